@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+// Three projects split by privilege (DESIGN style 15):
+//   unit        no root, memory kernel, in-process fakes; parallel
+//   integration root: fresh netns per test, real etcd, the real CNI executable
+//   e2e         root: a multi-node cluster in network namespaces; one file at a time
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
