@@ -1,0 +1,50 @@
+// The SubnetManager seam: etcd, kube and memory implementations behind one interface, so the
+// agent's lease keeper, reconciler, validation and metrics are identical in every mode.
+import type { NetConf } from '../config/types.js';
+
+/** What a node publishes about itself (flannel's JSON field names on the wire). */
+export interface LeaseAttrs {
+  publicIP: string;              // underlay IPv4 (or "" when IPv6-only)
+  publicIPv6?: string | null;
+  backendType: string;           // "vxlan" (anything else is ignored by peers)
+  backendData: { VNI: number; VtepMAC: string };
+  backendV6Data?: { VNI: number; VtepMAC: string } | null;
+}
+
+export interface Lease {
+  subnet: string;                // "10.244.3.0/24" ("" when IPv6-only)
+  ipv6Subnet?: string;           // "fd00:10:244:3::/64"
+  attrs: LeaseAttrs;
+  /** When it expires (ms since epoch); null for a reservation (etcd key without an etcd lease). */
+  expiration: number | null;
+  /** Store-specific identity (etcd: key; kube: node name). */
+  key: string;
+  /** Store-specific handle needed for renew (etcd: lease id as decimal string). */
+  leaseId?: string;
+}
+
+export type LeaseEvent =
+  /** The full current set (first event of a watch, and after every relist). */
+  | { type: 'snapshot'; leases: Lease[] }
+  | { type: 'added'; lease: Lease }      // added or changed
+  | { type: 'removed'; lease: Lease }    // deleted or expired
+  /** A stored entry that could not be decoded (logged and counted, never programmed). */
+  | { type: 'invalid'; key: string; reason: string };
+
+export interface SubnetManager {
+  readonly name: 'etcd' | 'kube' | 'memory';
+  getNetworkConfig(signal: AbortSignal): Promise<NetConf>;
+  /**
+   * Acquires (or re-acquires) our lease. `previousSubnet` comes from the subnet file.
+   * etcd: reuse a lease carrying our public IP, else the previous subnet if free, else a random
+   * free subnet; create-if-absent, retried on conflict; SUBNETS_EXHAUSTED when none is left.
+   * kube: the node's spec.podCIDR(s); publishes annotations.
+   */
+  acquireLease(attrs: LeaseAttrs, opts: { previousSubnet?: string; signal: AbortSignal }): Promise<Lease>;
+  renewLease(lease: Lease, signal: AbortSignal): Promise<Lease>;
+  /** Infinite stream until `signal` aborts; restarts itself after errors (relist → snapshot). */
+  watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent>;
+  /** Removes our lease (etcd: delete key + revoke) — used by tests and --cleanup. */
+  releaseLease?(lease: Lease, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
