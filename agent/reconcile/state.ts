@@ -1,0 +1,57 @@
+// KernelState: the slice of kernel state twill owns, keyed so desired and observed can be diffed
+// structurally. Every entry is per peer and independent of the others, which lets a lease event
+// re-diff only that peer's keys while the periodic resync diffs everything (same function).
+import type { Addr, Neigh, Nexthop, NlObject, Route } from '../../lib/netlink/types.js';
+
+export type EntryKind = 'addr' | 'arp' | 'fdb' | 'nexthop' | 'route';
+
+export interface Entry {
+  kind: EntryKind;
+  key: string;
+  object: NlObject;
+  /** Peer (lease key) the entry belongs to, for per-peer status and targeted diffs. */
+  owner?: string;
+}
+
+export type KernelState = Map<string, Entry>;
+
+/** Write order (ARP → FDB → nexthop → route); deletes run in reverse so the kernel never ARPs. */
+export const WRITE_ORDER: readonly EntryKind[] = ['addr', 'arp', 'fdb', 'nexthop', 'route'];
+
+export const keyOf = {
+  addr: (a: Addr) => `addr|${a.ifindex}|${a.address}/${a.prefixLen}`,
+  arp: (n: Neigh) => `arp|${n.ifindex}|${n.ip}`,
+  fdb: (n: Neigh) => `fdb|${n.ifindex}|${n.mac}`,
+  nexthop: (n: Nexthop) => `nexthop|${n.id}`,
+  route: (r: Route) => `route|${r.table ?? 254}|${r.dst}`,
+};
+
+export function addEntry(state: KernelState, kind: EntryKind, object: NlObject, owner?: string): void {
+  const key = entryKey(kind, object);
+  state.set(key, owner === undefined ? { kind, key, object } : { kind, key, object, owner });
+}
+
+export function entryKey(kind: EntryKind, o: NlObject): string {
+  switch (kind) {
+    case 'addr': return keyOf.addr(o as Addr);
+    case 'arp': return keyOf.arp(o as Neigh);
+    case 'fdb': return keyOf.fdb(o as Neigh);
+    case 'nexthop': return keyOf.nexthop(o as Nexthop);
+    case 'route': return keyOf.route(o as Route);
+  }
+}
+
+/** The fields that matter for equality (ignores kernel-filled extras such as flags we did not set). */
+export function sameEntry(a: Entry, b: Entry): boolean {
+  const x = a.object as unknown as Record<string, unknown>;
+  const y = b.object as unknown as Record<string, unknown>;
+  switch (a.kind) {
+    case 'addr': return x.address === y.address && x.prefixLen === y.prefixLen;
+    case 'arp': return x.mac === y.mac && x.state === y.state;
+    case 'fdb': return x.ip === y.ip && x.state === y.state;
+    case 'nexthop': return x.gateway === y.gateway && x.ifindex === y.ifindex && Boolean(x.onlink) === Boolean(y.onlink);
+    case 'route':
+      return x.nhid === y.nhid && x.gateway === y.gateway && (x.nhid !== undefined || x.ifindex === y.ifindex)
+        && (x.nhid !== undefined || Boolean(x.onlink) === Boolean(y.onlink));
+  }
+}
