@@ -1,0 +1,6 @@
+// Pure IP math for twill (no I/O, no dependencies): see addr.ts for why bigint.
+export * from './addr.js';
+export * from './prefix.js';
+export * from './host.js';
+export * from './mac.js';
+export * from './pick.js';
