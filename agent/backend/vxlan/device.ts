@@ -1,0 +1,87 @@
+// The VXLAN device twill.<VNI>. ensureDevice keeps a compatible device exactly as it is — an
+// agent restart must never flush the datapath — and recreates an incompatible one (wrong VNI,
+// port, local address, underlay link, learning or GBP), since those cannot be changed in place.
+//
+// The VTEP MAC is stable across restarts without any state file: it is derived from the public
+// IP and the VNI (locally administered, unicast), unless a previous MAC is known (kube mode reads
+// it back from our own annotation). A device recreated after deletion gets the same MAC, so
+// peers' ARP/FDB entries stay right.
+import { createHash } from 'node:crypto';
+import type { Link, NetlinkHandle } from '../../../lib/netlink/types.js';
+import { TwillError } from '../../../lib/errors.js';
+import type { Logger } from '../../../lib/log.js';
+
+export interface DeviceSpec {
+  name: string;
+  vni: number;
+  port: number;
+  local: string;
+  link: number;          // underlay ifindex
+  mtu: number;
+  mac: string;
+  gbp: boolean;
+}
+
+export const VXLAN_OVERHEAD_V4 = 50;
+export const VXLAN_OVERHEAD_V6 = 70;
+
+export const deviceName = (vni: number): string => `twill.${vni}`;
+
+export function deriveVtepMac(publicIP: string, vni: number): string {
+  const h = createHash('sha256').update(`twill-vtep|${publicIP}|${vni}`).digest();
+  h[0] = (h[0]! & 0xfe) | 0x02;
+  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Why an existing device cannot be reused (undefined when compatible). */
+export function incompatibility(l: Link, s: DeviceSpec): string | undefined {
+  if (l.type !== 'vxlan' || !l.vxlan) return `is a ${l.kind ?? l.type} device, not vxlan`;
+  const v = l.vxlan;
+  if (v.vni !== s.vni) return `has VNI ${v.vni}, want ${s.vni}`;
+  if (v.port !== s.port) return `has port ${v.port}, want ${s.port}`;
+  if ((v.local ?? '') !== s.local) return `has local ${v.local ?? 'unset'}, want ${s.local}`;
+  if (v.learning) return 'has learning on';
+  if (Boolean(v.gbp) !== s.gbp) return `has gbp ${Boolean(v.gbp)}, want ${s.gbp}`;
+  if (v.link !== undefined && v.link !== 0 && v.link !== s.link) return `is bound to ifindex ${v.link}, want ${s.link}`;
+  return undefined;
+}
+
+export async function findLink(h: NetlinkHandle, name: string): Promise<Link | undefined> {
+  return (await h.listLinks()).find((l) => l.name === name);
+}
+
+/** Creates or verifies the device. Returns it and whether it was (re)created. */
+export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger): Promise<{ link: Link; created: boolean }> {
+  let l = await findLink(h, s.name);
+  let created = false;
+  if (l) {
+    const why = incompatibility(l, s);
+    if (why) {
+      log.warn({ device: s.name, why }, 'existing device is incompatible; recreating it');
+      await must(h, [{ verb: 'delete', object: { kind: 'link', name: s.name, index: l.index } }], 'delete incompatible device');
+      l = undefined;
+    }
+  }
+  if (!l) {
+    await must(h, [{ verb: 'create', object: {
+      kind: 'link', name: s.name, type: 'vxlan', mtu: s.mtu, mac: s.mac, up: false,
+      vxlan: { vni: s.vni, port: s.port, local: s.local, learning: false, gbp: s.gbp, link: s.link },
+    } }], 'create device');
+    created = true;
+  }
+  const cur = await findLink(h, s.name);
+  if (!cur) throw new TwillError('BACKEND', `device ${s.name} vanished right after it was created`);
+  if (cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up) {
+    // MAC and MTU first, then up: the MAC must be right before peers' traffic can arrive.
+    await must(h, [{ verb: 'set', object: { kind: 'link', name: s.name, index: cur.index, mtu: s.mtu, mac: s.mac } }], 'configure device');
+    await must(h, [{ verb: 'set', object: { kind: 'link', name: s.name, index: cur.index, up: true } }], 'bring device up');
+  }
+  const final = await findLink(h, s.name);
+  if (!final) throw new TwillError('BACKEND', `device ${s.name} vanished while being configured`);
+  return { link: final, created };
+}
+
+async function must(h: NetlinkHandle, changes: Parameters<NetlinkHandle['apply']>[0], what: string): Promise<void> {
+  const [r] = await h.apply(changes);
+  if (r && !r.ok) throw new TwillError('NETLINK', `${what}: ${r.message} (${r.code})`, { errno: r.errno });
+}

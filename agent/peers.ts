@@ -1,0 +1,240 @@
+// PeerTable: every lease we know, its verdict, and the kernel entries the valid ones need.
+//
+// Validation happens before anything is programmed (a bad lease must never reach the kernel):
+// subnet inside the network and of the configured length, not ours, not shared with another
+// peer, a unicast public IP, a unicast VTEP MAC, the vxlan backend with our VNI. Because valid
+// subnets are aligned and all of one length, two of them overlap exactly when they are equal, so
+// overlap detection is a map lookup and the table can be updated one lease at a time.
+import { unicastHostProblem } from '../lib/ip/host.js';
+import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
+import type { Lease } from '../lib/subnet/types.js';
+import { localEntries, peerEntries, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
+import type { Entry, KernelState } from './reconcile/state.js';
+
+export type InvalidReason =
+  | 'decode' | 'backend' | 'vni' | 'subnet' | 'outside-network' | 'subnet-length'
+  | 'overlaps-local' | 'overlaps-peer' | 'public-ip' | 'vtep-mac';
+
+export interface PeerContext {
+  network: Prefix;
+  subnetLen: number;
+  vni: number;
+}
+
+interface PeerRecord {
+  lease?: Lease;
+  spec?: PeerSpec;            // set when the lease is well-formed (may still overlap)
+  invalid?: { reason: InvalidReason; message: string };
+  entries: Entry[];           // programmed-to-be entries (empty unless valid)
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+export function macProblem(mac: unknown): string | undefined {
+  if (typeof mac !== 'string' || !MAC_RE.test(mac.toLowerCase())) return 'must be six colon-separated hex octets';
+  const first = parseInt(mac.slice(0, 2), 16);
+  if (first & 1) return 'is a multicast MAC';
+  if (/^(00:){5}00$/.test(mac)) return 'is the all-zero MAC';
+  return undefined;
+}
+
+/** Checks a lease on its own (everything except overlaps). Pure. */
+export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } | { reason: InvalidReason; message: string } {
+  const a = lease.attrs;
+  if (a.backendType !== 'vxlan') return { reason: 'backend', message: `BackendType ${JSON.stringify(a.backendType)} is not supported (want "vxlan")` };
+  const data = a.backendData as { VNI?: unknown; VtepMAC?: unknown } | undefined;
+  if (!data || data.VNI !== ctx.vni) return { reason: 'vni', message: `BackendData.VNI ${JSON.stringify(data?.VNI)} does not match ours (${ctx.vni})` };
+  const subnet = tryParsePrefix(lease.subnet, { family: 4 });
+  if (!subnet) return { reason: 'subnet', message: `subnet ${JSON.stringify(lease.subnet)} is not an IPv4 prefix` };
+  if (!contains(ctx.network, subnet)) return { reason: 'outside-network', message: `subnet ${lease.subnet} lies outside the network ${formatPrefix(ctx.network)}` };
+  if (subnet.len !== ctx.subnetLen) return { reason: 'subnet-length', message: `subnet ${lease.subnet} is not a /${ctx.subnetLen}` };
+  const ipProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : 'is missing';
+  if (ipProblem) return { reason: 'public-ip', message: `PublicIP ${JSON.stringify(a.publicIP)} ${ipProblem}` };
+  const macP = macProblem(data.VtepMAC);
+  if (macP) return { reason: 'vtep-mac', message: `VtepMAC ${JSON.stringify(data.VtepMAC)} ${macP}` };
+  return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: (data.VtepMAC as string).toLowerCase() } };
+}
+
+export interface PeerView {
+  key: string;
+  lease?: Lease;
+  valid: boolean;
+  invalid?: { reason: InvalidReason; message: string };
+  entries: readonly Entry[];
+}
+
+export class PeerTable {
+  private readonly peers = new Map<string, PeerRecord>();
+  private readonly bySubnet = new Map<string, Set<string>>();
+  private readonly state: KernelState = new Map();
+  private localKey: string | undefined;
+  private localSubnet: Prefix | undefined;
+  private localEntryKeys: string[] = [];
+  private dev: DeviceInfo | undefined;
+
+  private readonly ctxValue: PeerContext;
+  private readonly onInvalid: ((key: string, reason: InvalidReason, message: string) => void) | undefined;
+
+  constructor(ctx: PeerContext, onInvalid?: (key: string, reason: InvalidReason, message: string) => void) {
+    this.ctxValue = ctx;
+    this.onInvalid = onInvalid;
+  }
+
+  get ctx(): PeerContext { return this.ctxValue; }
+
+  /** The union of every valid peer's entries and our local ones. */
+  desired(): KernelState { return this.state; }
+
+  /** Our own lease: never a peer; its subnet is off limits to peers. Returns dirty entry keys. */
+  setLocal(key: string, subnet: Prefix): Set<string> {
+    this.localKey = key;
+    this.localSubnet = subnet;
+    return this.rebuildAll();
+  }
+
+  /** The device (index changes when it is recreated). Returns dirty keys (everything). */
+  setDevice(dev: DeviceInfo): Set<string> {
+    this.dev = dev;
+    return this.rebuildAll();
+  }
+
+  upsert(lease: Lease): Set<string> {
+    const dirty = new Set<string>();
+    const old = this.peers.get(lease.key);
+    const touched = new Set<string>();
+    if (old?.spec) touched.add(formatPrefix(old.spec.subnet));
+    this.unindex(lease.key, old);
+    const rec: PeerRecord = { lease, entries: old?.entries ?? [] };
+    this.peers.set(lease.key, rec);
+    if (lease.key !== this.localKey) {
+      const c = checkLease(lease, this.ctxValue);
+      if ('spec' in c) {
+        rec.spec = c.spec;
+        const s = formatPrefix(c.spec.subnet);
+        touched.add(s);
+        let set = this.bySubnet.get(s);
+        if (!set) this.bySubnet.set(s, (set = new Set()));
+        set.add(lease.key);
+      } else {
+        rec.invalid = c;
+      }
+    }
+    this.reevaluate(lease.key, dirty);
+    for (const s of touched) for (const k of this.bySubnet.get(s) ?? []) this.reevaluate(k, dirty);
+    return dirty;
+  }
+
+  remove(key: string): Set<string> {
+    const dirty = new Set<string>();
+    const old = this.peers.get(key);
+    if (!old) return dirty;
+    this.unindex(key, old);
+    this.setEntries(old, [], dirty);
+    this.peers.delete(key);
+    if (old.spec) for (const k of this.bySubnet.get(formatPrefix(old.spec.subnet)) ?? []) this.reevaluate(k, dirty);
+    return dirty;
+  }
+
+  /** A relist: the full set. Returns dirty keys. */
+  replaceAll(leases: readonly Lease[]): Set<string> {
+    const dirty = new Set<string>();
+    const keep = new Set(leases.map((l) => l.key));
+    for (const key of [...this.peers.keys()]) if (!keep.has(key)) for (const k of this.remove(key)) dirty.add(k);
+    for (const l of leases) {
+      const prev = this.peers.get(l.key);
+      if (prev?.lease && sameLease(prev.lease, l)) { prev.lease = l; continue; }
+      for (const k of this.upsert(l)) dirty.add(k);
+    }
+    return dirty;
+  }
+
+  /** Marks an undecodable stored entry (counted and shown, never programmed). */
+  markUndecodable(key: string, message: string): Set<string> {
+    const dirty = this.remove(key);
+    this.peers.set(key, { invalid: { reason: 'decode', message }, entries: [] });
+    this.onInvalid?.(key, 'decode', message);
+    return dirty;
+  }
+
+  views(): PeerView[] {
+    const out: PeerView[] = [];
+    for (const [key, r] of this.peers) {
+      if (key === this.localKey) continue;
+      out.push({ key, lease: r.lease, valid: !r.invalid, invalid: r.invalid, entries: r.entries });
+    }
+    return out;
+  }
+
+  counts(): { valid: number; invalid: number } {
+    let valid = 0, invalid = 0;
+    for (const [key, r] of this.peers) {
+      if (key === this.localKey) continue;
+      if (r.invalid) invalid++; else valid++;
+    }
+    return { valid, invalid };
+  }
+
+  private unindex(key: string, rec: PeerRecord | undefined): void {
+    if (!rec?.spec) return;
+    const s = formatPrefix(rec.spec.subnet);
+    const set = this.bySubnet.get(s);
+    set?.delete(key);
+    if (set && set.size === 0) this.bySubnet.delete(s);
+  }
+
+  /** Recomputes one peer's verdict (overlaps) and entries. */
+  private reevaluate(key: string, dirty: Set<string>): void {
+    const rec = this.peers.get(key);
+    if (!rec?.lease || key === this.localKey) return;
+    const before = rec.invalid?.reason;
+    if (rec.spec) {
+      const s = formatPrefix(rec.spec.subnet);
+      const sharers = this.bySubnet.get(s)?.size ?? 0;
+      if (this.localSubnet && formatPrefix(this.localSubnet) === s) {
+        rec.invalid = { reason: 'overlaps-local', message: `subnet ${s} is our own subnet` };
+      } else if (sharers > 1) {
+        const others = [...this.bySubnet.get(s)!].filter((k) => k !== key).join(', ');
+        rec.invalid = { reason: 'overlaps-peer', message: `subnet ${s} is also claimed by ${others}` };
+      } else {
+        rec.invalid = undefined;
+      }
+    }
+    if (rec.invalid && rec.invalid.reason !== before) this.onInvalid?.(key, rec.invalid.reason, rec.invalid.message);
+    const entries = !rec.invalid && rec.spec && this.dev ? peerEntries(rec.spec, this.dev) : [];
+    this.setEntries(rec, entries, dirty);
+  }
+
+  private setEntries(rec: PeerRecord, entries: Entry[], dirty: Set<string>): void {
+    for (const e of rec.entries) { this.state.delete(e.key); dirty.add(e.key); }
+    rec.entries = entries;
+    for (const e of entries) { this.state.set(e.key, e); dirty.add(e.key); }
+  }
+
+  private rebuildAll(): Set<string> {
+    const dirty = new Set<string>();
+    for (const k of this.localEntryKeys) { this.state.delete(k); dirty.add(k); }
+    this.localEntryKeys = [];
+    if (this.localSubnet && this.dev) {
+      for (const e of localEntries(this.localSubnet, this.dev)) {
+        this.state.set(e.key, e);
+        this.localEntryKeys.push(e.key);
+        dirty.add(e.key);
+      }
+    }
+    // Our own key may have been stored as a peer before we knew it was ours.
+    if (this.localKey && this.peers.get(this.localKey)?.spec) {
+      const rec = this.peers.get(this.localKey)!;
+      this.unindex(this.localKey, rec);
+      rec.spec = undefined;
+      this.setEntries(rec, [], dirty);
+    }
+    for (const key of this.peers.keys()) this.reevaluate(key, dirty);
+    return dirty;
+  }
+}
+
+/** Same as far as the datapath is concerned (expiration may differ). */
+export function sameLease(a: Lease, b: Lease): boolean {
+  return a.subnet === b.subnet && a.attrs.publicIP === b.attrs.publicIP && a.attrs.backendType === b.attrs.backendType
+    && JSON.stringify(a.attrs.backendData) === JSON.stringify(b.attrs.backendData);
+}

@@ -1,0 +1,176 @@
+// The reconcile loop. Triggers (lease events, kernel notifications, the resync timer) only mark
+// keys dirty; one loop turns dirty keys into a plan by diffing the desired state against an
+// observed-state cache and applies it. The cache is a full kernel dump taken at start, on
+// notification overflow and on every periodic resync, kept current in between by our own apply
+// results and by kernel notifications — so an event costs a diff of a few keys, not a dump of
+// 80k entries, while correctness still rests on full level-triggered resyncs.
+import type { Logger } from '../../lib/log.js';
+import type { NetlinkHandle, NlEvent } from '../../lib/netlink/types.js';
+import { Backoff, type Clock } from '../../lib/retry.js';
+import { errorMessage } from '../../lib/errors.js';
+import { diffState, type Plan } from './diff.js';
+import { observeOwned, ownedEntry } from './observe.js';
+import { sameEntry, type EntryKind, type KernelState } from './state.js';
+import type { ReconcileStatus } from '../state.js';
+
+export interface ReconcileHooks {
+  reconciled?(s: ReconcileStatus): void;
+  repaired?(kind: EntryKind, n: number): void;
+  netlinkError?(op: string): void;
+  leaseLatency?(seconds: number): void;
+  duration?(seconds: number, ok: boolean): void;
+}
+
+export interface ReconcilerDeps {
+  handle: NetlinkHandle;
+  logger: Logger;
+  clock: Clock;
+  desired: () => KernelState;
+  device: () => { index: number | undefined; nexthops: boolean };
+  hooks?: ReconcileHooks;
+}
+
+export class Reconciler {
+  private observed: KernelState | undefined;
+  private all = false;
+  private readonly keys = new Set<string>();
+  private readonly kernelKeys = new Set<string>();
+  private readonly triggers = new Set<string>();
+  private leaseTimes: number[] = [];
+  private wake: (() => void) | undefined;
+  private readonly retryBackoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private retryPending = false;
+  private readonly d: ReconcilerDeps;
+  runs = 0;
+
+  constructor(deps: ReconcilerDeps) { this.d = deps; }
+
+  /** Marks keys (or everything) dirty. `leaseEventAt` feeds the lease→programmed histogram. */
+  request(keys: Iterable<string> | 'all', trigger: string, leaseEventAt?: number): void {
+    if (keys === 'all') this.all = true;
+    else for (const k of keys) this.keys.add(k);
+    this.triggers.add(trigger);
+    if (leaseEventAt !== undefined) this.leaseTimes.push(leaseEventAt);
+    this.wake?.();
+  }
+
+  /** Drops the cache so the next run starts from a fresh kernel dump. */
+  invalidate(trigger: string): void {
+    this.observed = undefined;
+    this.request('all', trigger);
+  }
+
+  /** Keeps the cache current from a kernel notification and asks for repair where needed. */
+  onKernelEvent(ev: NlEvent): void {
+    if (ev.type === 'overflow') return this.invalidate('kernel:overflow');
+    const e = ownedEntry(ev.object, this.d.device().index);
+    if (!e || !this.observed) return;
+    const want = this.d.desired().get(e.key);
+    if (ev.type === 'del') {
+      if (!this.observed.has(e.key) && !want) return;
+      this.observed.delete(e.key);
+      if (!want) return;
+    } else {
+      this.observed.set(e.key, e);
+      if (want && sameEntry(want, e)) return;
+    }
+    this.kernelKeys.add(e.key);
+    this.request([e.key], `kernel:${e.kind}`);
+  }
+
+  /** Whether every given entry is in the kernel as desired (per-peer status). */
+  isProgrammed(keys: Iterable<string>): boolean {
+    if (!this.observed) return false;
+    const desired = this.d.desired();
+    for (const k of keys) {
+      const want = desired.get(k);
+      const have = this.observed.get(k);
+      if (!want || !have || !sameEntry(want, have)) return false;
+    }
+    return true;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!this.all && this.keys.size === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+        this.wake = undefined;
+        continue;
+      }
+      // Let events that arrived in the same tick join this run.
+      await new Promise<void>((r) => setImmediate(r));
+      await this.runOnce();
+    }
+  }
+
+  /** One pass over whatever is dirty now. Exposed for tests and the start-up reconcile. */
+  async runOnce(): Promise<ReconcileStatus> {
+    const started = performance.now();
+    const full = this.all || !this.observed;
+    const scope = full ? undefined : [...this.keys];
+    const kernelKeys = new Set(this.kernelKeys);
+    const trigger = [...this.triggers].join(',') || 'resync';
+    const leaseTimes = this.leaseTimes;
+    this.all = false; this.keys.clear(); this.kernelKeys.clear(); this.triggers.clear(); this.leaseTimes = [];
+    const dev = this.d.device();
+    let plan: Plan = { steps: [], writes: 0, deletes: 0 };
+    let errors = 0;
+    let ok = true;
+    try {
+      if (full) this.observed = await observeOwned(this.d.handle, dev.index, dev.nexthops);
+      plan = diffState(this.d.desired(), this.observed!, scope);
+      errors = await this.apply(plan, full && /resync|overflow/.test(trigger), kernelKeys);
+    } catch (err) {
+      ok = false;
+      this.observed = undefined;
+      this.d.logger.error({ err: errorMessage(err), trigger }, 'reconcile failed; will retry');
+      this.d.hooks?.netlinkError?.('dump');
+      this.scheduleRetry(undefined);
+    }
+    const durationMs = performance.now() - started;
+    const status: ReconcileStatus = { at: this.d.clock.now(), durationMs, ok: ok && errors === 0, changes: plan.steps.length - errors, errors, trigger };
+    this.runs++;
+    this.d.hooks?.duration?.(durationMs / 1000, status.ok);
+    if (ok) for (const t of leaseTimes) this.d.hooks?.leaseLatency?.((this.d.clock.now() - t) / 1000);
+    if (plan.steps.length > 0 || !status.ok) {
+      this.d.logger.info({ trigger, writes: plan.writes, deletes: plan.deletes, errors, ms: Math.round(durationMs * 10) / 10 }, 'reconciled');
+    }
+    this.d.hooks?.reconciled?.(status);
+    return status;
+  }
+
+  private async apply(plan: Plan, resync: boolean, kernelKeys: Set<string>): Promise<number> {
+    if (plan.steps.length === 0) return 0;
+    const results = await this.d.handle.apply(plan.steps.map((s) => s.change));
+    const failed: string[] = [];
+    const repairs = new Map<EntryKind, number>();
+    results.forEach((r, i) => {
+      const step = plan.steps[i]!;
+      if (r.ok) {
+        if (step.change.verb === 'delete') this.observed!.delete(step.entry.key);
+        else this.observed!.set(step.entry.key, step.entry);
+        if (resync || kernelKeys.has(step.entry.key)) repairs.set(step.entry.kind, (repairs.get(step.entry.kind) ?? 0) + 1);
+      } else {
+        failed.push(step.entry.key);
+        this.d.hooks?.netlinkError?.(`${step.change.verb}-${step.entry.kind}`);
+        this.d.logger.warn({ key: step.entry.key, verb: step.change.verb, errno: r.code, err: r.message }, 'kernel refused a change; will retry');
+      }
+    });
+    for (const [kind, n] of repairs) this.d.hooks?.repaired?.(kind, n);
+    if (failed.length) this.scheduleRetry(failed); else this.retryBackoff.reset();
+    return failed.length;
+  }
+
+  private scheduleRetry(keys: string[] | undefined): void {
+    if (this.retryPending) { if (keys) for (const k of keys) this.keys.add(k); return; }
+    this.retryPending = true;
+    const delay = this.retryBackoff.next();
+    void this.d.clock.sleep(delay).then(() => {
+      this.retryPending = false;
+      if (keys) this.request(keys, 'retry'); else this.invalidate('retry');
+    });
+  }
+}
