@@ -6,6 +6,7 @@
 // subnets are aligned and all of one length, two of them overlap exactly when they are equal, so
 // overlap detection is a map lookup and the table can be updated one lease at a time.
 import { unicastHostProblem } from '../lib/ip/host.js';
+import { canonicalMac, macProblem } from '../lib/ip/mac.js';
 import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { Lease } from '../lib/subnet/types.js';
 import { localEntries, peerEntries, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
@@ -28,16 +29,6 @@ interface PeerRecord {
   entries: Entry[];           // programmed-to-be entries (empty unless valid)
 }
 
-const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-
-export function macProblem(mac: unknown): string | undefined {
-  if (typeof mac !== 'string' || !MAC_RE.test(mac.toLowerCase())) return 'must be six colon-separated hex octets';
-  const first = parseInt(mac.slice(0, 2), 16);
-  if (first & 1) return 'is a multicast MAC';
-  if (/^(00:){5}00$/.test(mac)) return 'is the all-zero MAC';
-  return undefined;
-}
-
 /** Checks a lease on its own (everything except overlaps). Pure. */
 export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } | { reason: InvalidReason; message: string } {
   const a = lease.attrs;
@@ -50,9 +41,9 @@ export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } |
   if (subnet.len !== ctx.subnetLen) return { reason: 'subnet-length', message: `subnet ${lease.subnet} is not a /${ctx.subnetLen}` };
   const ipProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : 'is missing';
   if (ipProblem) return { reason: 'public-ip', message: `PublicIP ${JSON.stringify(a.publicIP)} ${ipProblem}` };
-  const macP = macProblem(data.VtepMAC);
+  const macP = typeof data.VtepMAC === 'string' ? macProblem(data.VtepMAC) : 'is missing';
   if (macP) return { reason: 'vtep-mac', message: `VtepMAC ${JSON.stringify(data.VtepMAC)} ${macP}` };
-  return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: (data.VtepMAC as string).toLowerCase() } };
+  return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: canonicalMac(data.VtepMAC as string)! } };
 }
 
 export interface PeerView {

@@ -30,6 +30,7 @@ export interface ReadyConditions {
   subnetFile: boolean;
   firstReconcile: boolean;
   trafficRules: boolean;
+  store: boolean;             // the lease store (etcd / API) answered recently
 }
 
 export interface AgentStatus {

@@ -27,6 +27,8 @@ export interface ReconcilerDeps {
   clock: Clock;
   desired: () => KernelState;
   device: () => { index: number | undefined; nexthops: boolean };
+  /** Runs before every full pass (the backend verifies its device here). */
+  prepare?: () => Promise<void>;
   hooks?: ReconcileHooks;
 }
 
@@ -115,12 +117,15 @@ export class Reconciler {
     const trigger = [...this.triggers].join(',') || 'resync';
     const leaseTimes = this.leaseTimes;
     this.all = false; this.keys.clear(); this.kernelKeys.clear(); this.triggers.clear(); this.leaseTimes = [];
-    const dev = this.d.device();
     let plan: Plan = { steps: [], writes: 0, deletes: 0 };
     let errors = 0;
     let ok = true;
     try {
-      if (full) this.observed = await observeOwned(this.d.handle, dev.index, dev.nexthops);
+      if (full) {
+        await this.d.prepare?.();
+        const dev = this.d.device();
+        this.observed = await observeOwned(this.d.handle, dev.index, dev.nexthops);
+      }
       plan = diffState(this.d.desired(), this.observed!, scope);
       errors = await this.apply(plan, full && /resync|overflow/.test(trigger), kernelKeys);
     } catch (err) {

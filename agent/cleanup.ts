@@ -1,0 +1,36 @@
+// `twilld --cleanup`: removes everything twill installed on this node (uninstall). The VXLAN
+// devices go first (the kernel drops their neighbours, FDB entries, and the routes and nexthops
+// through them), then any leftover routes/nexthops tagged with twill's protocol, the traffic
+// rules and the subnet file.
+import { rm } from 'node:fs/promises';
+import type { Logger } from '../lib/log.js';
+import { errorMessage } from '../lib/errors.js';
+import { openHandle } from '../lib/netlink/handle.js';
+import { RTPROT_TWILL, type NlChange } from '../lib/netlink/types.js';
+import type { AgentOptions } from './options.js';
+import { createTrafficRules } from './traffic/index.js';
+
+export async function cleanup(o: AgentOptions, log: Logger): Promise<number> {
+  const h = openHandle({ logger: log });
+  let failures = 0;
+  try {
+    const devs = (await h.listLinks()).filter((l) => l.type === 'vxlan' && /^twill\.\d+$/.test(l.name));
+    const changes: NlChange[] = devs.map((l) => ({ verb: 'delete', object: { kind: 'link', name: l.name, index: l.index } }));
+    for (const r of await h.listRoutes({ protocol: RTPROT_TWILL })) if (r.protocol === RTPROT_TWILL) changes.push({ verb: 'delete', object: { kind: 'route', ...r } });
+    for (const n of await h.listNexthops()) if (n.protocol === RTPROT_TWILL) changes.push({ verb: 'delete', object: { kind: 'nexthop', ...n } });
+    const results = await h.apply(changes);
+    results.forEach((r, i) => { if (!r.ok) { failures++; log.error({ change: changes[i], err: r.message }, 'cleanup: kernel refused'); } });
+    log.info({ devices: devs.map((d) => d.name), entries: changes.length }, 'cleanup: kernel state removed');
+  } finally {
+    h.close();
+  }
+  try {
+    const t = await createTrafficRules({ logger: log });
+    await t.remove();
+  } catch (err) {
+    failures++;
+    log.error({ err: errorMessage(err) }, 'cleanup: traffic rules');
+  }
+  await rm(o.subnetFile, { force: true });
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,361 @@
+// The agent daemon: wiring only. Data flows one way — leases in, kernel state out:
+//   lease watch ─┐
+//   kernel watch ├─► PeerTable (desired) ─► Reconciler (diff vs observed, apply) ─► kernel
+//   resync timer ┘
+// Nothing here touches the kernel on shutdown: SIGTERM leaves the datapath as it is, so traffic
+// keeps flowing while the agent restarts; `--cleanup` is the only path that removes state.
+import { hostname } from 'node:os';
+import type { Logger } from '../lib/log.js';
+import type { Lease, LeaseEvent, SubnetManager } from '../lib/subnet/types.js';
+import type { NetConf } from '../lib/config/types.js';
+import type { NetlinkHandle } from '../lib/netlink/types.js';
+import { openHandle } from '../lib/netlink/handle.js';
+import { Backoff, retry, systemClock, type Clock } from '../lib/retry.js';
+import { errorMessage, isTwillError } from '../lib/errors.js';
+import { parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
+import type { AgentOptions } from './options.js';
+import type { AgentStatus, PeerStatus } from './state.js';
+import { VERSION } from './constants.js';
+import { Metrics, type RepairKind } from './metrics.js';
+import { startHttpServer, type HttpServer } from './http.js';
+import { createTrafficRules } from './traffic/index.js';
+import type { TrafficRules, TrafficSpec } from './traffic/types.js';
+import { selectInterface, type ExternalInterface } from './iface.js';
+import { createSubnetManager } from './subnet-manager.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { PeerTable } from './peers.js';
+import { Reconciler } from './reconcile/loop.js';
+import { deriveVtepMac, deviceName, ensureDevice, VXLAN_OVERHEAD_V4, type DeviceSpec } from './backend/vxlan/device.js';
+import type { DeviceInfo } from './backend/vxlan/desired.js';
+import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
+
+export interface DaemonDeps {
+  logger: Logger;
+  clock?: Clock;
+  signal: AbortSignal;
+}
+
+const STORE_PROBE_MS = 5_000;
+const STORE_PROBE_TIMEOUT_MS = 3_000;
+
+export class Daemon {
+  readonly metrics = new Metrics();
+  readonly status: AgentStatus;
+  private readonly o: AgentOptions;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly signal: AbortSignal;
+  private readonly inner = new AbortController();
+  private handle!: NetlinkHandle;
+  private sm!: SubnetManager;
+  private cfg!: NetConf;
+  private ext!: ExternalInterface;
+  private keeper!: LeaseKeeper;
+  private peers!: PeerTable;
+  private reconciler!: Reconciler;
+  private traffic: TrafficRules | undefined;
+  private http: HttpServer | undefined;
+  private devSpec!: DeviceSpec;
+  private dev: DeviceInfo | undefined;
+  private network!: Prefix;
+  private lastLoop = Date.now();
+  private problems = new Map<string, string>();
+  private fatal: ((err: unknown) => void) | undefined;
+
+  constructor(o: AgentOptions, deps: DaemonDeps) {
+    this.o = o;
+    this.log = deps.logger;
+    this.clock = deps.clock ?? systemClock;
+    this.signal = deps.signal;
+    this.status = {
+      version: VERSION, node: o.nodeName ?? hostname(), mode: o.kubeSubnetMgr ? 'kube' : 'etcd', startedAt: Date.now(),
+      ready: false, notReadyReasons: [], conditions: { config: false, lease: false, subnetFile: false, firstReconcile: false, trafficRules: false, store: false },
+      lease: { state: 'pending' }, peers: [], repairs: {},
+    };
+  }
+
+  /** Runs until the signal aborts (resolves) or something fatal happens (rejects). */
+  async run(): Promise<void> {
+    const signal = AbortSignal.any([this.signal, this.inner.signal]);
+    const fatal = new Promise<never>((_, reject) => { this.fatal = reject; });
+    fatal.catch(() => undefined);
+    try {
+      if (this.o.healthzPort > 0) await this.startHttp();
+      await Promise.race([this.start(signal), fatal]);
+      await Promise.race([new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true })), fatal]);
+    } finally {
+      this.inner.abort();
+      await this.http?.close().catch(() => undefined);
+      await this.sm?.close().catch(() => undefined);
+      this.handle?.close();
+    }
+  }
+
+  private async startHttp(): Promise<void> {
+    this.http = await startHttpServer({
+      host: this.o.healthzIp, port: this.o.healthzPort, metrics: this.metrics, logger: this.log,
+      getStatus: () => this.snapshot(),
+      isAlive: () => Date.now() - this.lastLoop < 30_000,
+    });
+    const tick = async () => { while (!this.inner.signal.aborted) { this.lastLoop = Date.now(); await this.clock.sleep(1000, this.inner.signal).catch(() => undefined); } };
+    void tick();
+  }
+
+  private async start(signal: AbortSignal): Promise<void> {
+    this.handle = openHandle({ logger: this.log });
+    this.ext = await retry(() => selectInterface(this.handle, this.o), {
+      clock: this.clock, signal, backoff: new Backoff({ initialMs: 1000, maxMs: 15_000 }),
+      onError: (err) => { if (isTwillError(err, 'CONFIG_INVALID')) return false; this.problem('interface', errorMessage(err)); },
+    });
+    this.problem('interface', undefined);
+    this.log.info({ iface: this.ext.name, ip: this.ext.ip, publicIP: this.ext.publicIP, mtu: this.ext.mtu }, 'underlay interface selected');
+    const smh = await createSubnetManager(this.o, this.log, this.clock, this.status.node);
+    this.sm = smh.sm;
+    this.cfg = await retry(() => this.sm.getNetworkConfig(signal), {
+      clock: this.clock, signal, backoff: new Backoff({ initialMs: 500, maxMs: 15_000 }),
+      onError: (err, attempt, delay) => {
+        if (isTwillError(err, 'ABORTED')) return false;
+        this.problem('config', `network config: ${errorMessage(err)}`);
+        this.log.error({ attempt, retryInMs: delay }, `network config: ${errorMessage(err)}`);
+      },
+    });
+    this.problem('config', undefined);
+    this.cond('config', true);
+    this.cond('store', true);
+    if (!this.cfg.network) throw new Error('network config: Network: IPv4 is required by this version of twill');
+    this.network = parsePrefix(this.cfg.network);
+    const b = this.cfg.backend;
+    const mac = (await smh.previousVtepMac().catch(() => undefined)) ?? deriveVtepMac(this.ext.publicIP, b.vni);
+    this.devSpec = {
+      name: deviceName(b.vni), vni: b.vni, port: b.port, local: this.ext.ip, link: this.ext.index,
+      mtu: b.mtu ?? this.ext.mtu - VXLAN_OVERHEAD_V4, mac, gbp: b.gbp,
+    };
+    this.peers = new PeerTable({ network: this.network, subnetLen: this.cfg.subnetLen, vni: b.vni }, (key, reason, message) => {
+      this.metrics.invalidLease(reason);
+      this.log.warn({ key, reason }, `ignoring peer lease: ${message}`);
+    });
+    this.keeper = new LeaseKeeper({
+      sm: this.sm, clock: this.clock, logger: this.log, renewMarginMs: this.o.subnetLeaseRenewMargin * 60_000,
+      attrs: { publicIP: this.ext.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: b.vni, VtepMAC: mac } },
+      onProblem: (r) => this.problem('lease', r),
+      onLease: (l) => this.onLease(l),
+    });
+    const lease = await this.keeper.acquire(await readPreviousSubnet(this.o.subnetFile), signal);
+    this.reconciler = new Reconciler({
+      handle: this.handle, logger: this.log, clock: this.clock,
+      desired: () => this.peers.desired(),
+      device: () => ({ index: this.dev?.index, nexthops: this.dev?.nexthops ?? false }),
+      prepare: () => this.ensureDevice(),
+      hooks: {
+        reconciled: (s) => { this.status.lastReconcile = s; if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true); this.updatePeerMetrics(false); },
+        repaired: (kind, n) => this.repair(kind, n),
+        netlinkError: (op) => this.metrics.netlinkError(op),
+        leaseLatency: (s) => this.metrics.observeEventToProgrammed(s),
+        duration: (s, ok) => this.metrics.observeReconcile(s, ok),
+      },
+    });
+    await this.ensureDevice();
+    this.peers.setLocal(lease.key, parsePrefix(lease.subnet));
+    await this.writeSubnetFile();
+    await this.ensureTraffic();
+    void this.guard('reconciler', this.reconciler.run(signal));
+    void this.guard('kernel watch', this.watchKernel(signal));
+    void this.guard('lease watch', this.watchLeases(signal));
+    void this.guard('lease renewal', this.keeper.runRenewals(signal));
+    void this.guard('resync', this.resyncLoop(signal));
+    void this.guard('store probe', this.storeProbe(signal));
+  }
+
+  private guard(what: string, p: Promise<unknown>): Promise<void> {
+    return p.then(() => undefined, (err) => {
+      if (isTwillError(err, 'ABORTED') || this.inner.signal.aborted || this.signal.aborted) return;
+      this.log.fatal({ err: errorMessage(err), task: what }, `${what} failed`);
+      this.fatal?.(err);
+    });
+  }
+
+  private async ensureDevice(): Promise<void> {
+    const prev = this.dev?.index;
+    const { link, created } = await ensureDevice(this.handle, this.devSpec, this.log);
+    const nexthops = await this.handle.supportsNexthops();
+    if (created && prev !== undefined) this.repair('device', 1);
+    if (!this.dev || this.dev.index !== link.index || this.dev.mtu !== link.mtu) {
+      this.dev = { index: link.index, name: link.name, mtu: link.mtu, vni: this.devSpec.vni, nexthops };
+      this.peers.setDevice(this.dev);
+      this.status.device = { name: link.name, mtu: link.mtu, index: link.index };
+      if (created) this.log.info({ device: link.name, index: link.index, mtu: link.mtu, mac: this.devSpec.mac }, 'vxlan device created');
+    }
+  }
+
+  private async watchLeases(signal: AbortSignal): Promise<void> {
+    for await (const ev of this.sm.watchLeases(signal)) {
+      this.lastLoop = Date.now();
+      await this.onLeaseEvent(ev, signal);
+    }
+  }
+
+  private async onLeaseEvent(ev: LeaseEvent, signal: AbortSignal): Promise<void> {
+    const at = this.clock.now();
+    const mine = this.keeper.lease;
+    switch (ev.type) {
+      case 'snapshot': {
+        const own = ev.leases.find((l) => l.key === mine?.key);
+        this.reconciler.request(this.peers.replaceAll(ev.leases.filter((l) => l.key !== mine?.key)), 'lease', at);
+        this.reconciler.request('all', 'start');
+        if (mine && !own && mine.expiration !== null) await this.reacquire(signal);
+        else if (own) this.keeper.observed(own);
+        break;
+      }
+      case 'added':
+        if (ev.lease.key === mine?.key) this.keeper.observed(ev.lease);
+        else this.reconciler.request(this.peers.upsert(ev.lease), 'lease', at);
+        break;
+      case 'removed':
+        if (ev.lease.key === mine?.key) await this.reacquire(signal);
+        else this.reconciler.request(this.peers.remove(ev.lease.key), 'lease', at);
+        break;
+      case 'invalid':
+        this.reconciler.request(this.peers.markUndecodable(ev.key, ev.reason), 'lease', at);
+        break;
+    }
+  }
+
+  private async reacquire(signal: AbortSignal): Promise<void> {
+    const lease = await this.keeper.reacquire(signal);
+    this.reconciler.request(this.peers.setLocal(lease.key, parsePrefix(lease.subnet)), 'lease');
+  }
+
+  private async watchKernel(signal: AbortSignal): Promise<void> {
+    for await (const ev of this.handle.watch(['link', 'addr', 'route', 'nexthop', 'neigh'], signal)) {
+      if (ev.type !== 'overflow' && ev.object.kind === 'link') {
+        const l = ev.object;
+        if (l.name === this.devSpec.name || l.index === this.dev?.index) {
+          const broken = ev.type === 'del' || l.up === false || (l.mtu !== undefined && l.mtu !== this.devSpec.mtu) || (l.mac !== undefined && l.mac !== this.devSpec.mac);
+          if (broken) this.reconciler.invalidate('kernel:device');
+        }
+        continue;
+      }
+      this.reconciler.onKernelEvent(ev);
+    }
+  }
+
+  private async resyncLoop(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await this.clock.sleep(this.o.resyncInterval * 1000, signal);
+      this.reconciler.invalidate('resync');
+      await this.writeSubnetFile().catch((err) => this.log.error({ err: errorMessage(err) }, 'subnet file write failed'));
+      await this.ensureTraffic(true);
+    }
+  }
+
+  /** Readiness needs the store: when etcd is down the datapath keeps working, but we say so. */
+  private async storeProbe(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await this.clock.sleep(STORE_PROBE_MS, signal);
+      const ctl = AbortSignal.any([signal, AbortSignal.timeout(STORE_PROBE_TIMEOUT_MS)]);
+      try {
+        await this.sm.getNetworkConfig(ctl);
+        if (!this.status.conditions.store) this.log.info('lease store reachable again');
+        this.cond('store', true);
+        this.problem('store', undefined);
+      } catch (err) {
+        if (signal.aborted) return;
+        if (this.status.conditions.store) this.log.warn({ err: errorMessage(err) }, 'lease store unreachable; datapath unchanged');
+        this.cond('store', false);
+        this.problem('store', `lease store unreachable: ${errorMessage(err)}`);
+      }
+    }
+  }
+
+  private async writeSubnetFile(): Promise<void> {
+    const l = this.keeper.lease;
+    if (!l || !this.dev) return;
+    const wrote = await writeSubnetFile(this.o.subnetFile, { network: this.network, subnet: parsePrefix(l.subnet), mtu: this.dev.mtu, ipMasq: this.o.ipMasq });
+    if (wrote) this.log.info({ path: this.o.subnetFile, subnet: l.subnet }, 'subnet file written');
+    this.cond('subnetFile', true);
+  }
+
+  private trafficSpec(): TrafficSpec {
+    return { network: formatPrefix(this.network), subnet: this.keeper.lease?.subnet, masquerade: this.o.ipMasq };
+  }
+
+  private async ensureTraffic(checkFirst = false): Promise<void> {
+    try {
+      this.traffic ??= await createTrafficRules({ logger: this.log });
+      const spec = this.trafficSpec();
+      if (checkFirst && await this.traffic.check(spec)) return;
+      await this.traffic.ensure(spec);
+      if (checkFirst) this.log.warn('traffic rules had drifted; restored');
+      this.cond('trafficRules', true);
+      this.problem('traffic', undefined);
+    } catch (err) {
+      this.cond('trafficRules', false);
+      this.problem('traffic', `traffic rules: ${errorMessage(err)}`);
+      this.log.error({ err: errorMessage(err) }, 'traffic rules could not be installed; will retry at the next resync');
+    }
+  }
+
+  private onLease(l: Lease): void {
+    this.status.lease = { state: 'alive', subnet: l.subnet, publicIP: l.attrs.publicIP, vtepMAC: l.attrs.backendData.VtepMAC, expiration: l.expiration };
+    this.metrics.setLeaseExpiry(l.expiration);
+    this.cond('lease', true);
+  }
+
+  private repair(kind: RepairKind, n: number): void {
+    this.metrics.repair(kind, n);
+    this.status.repairs[kind] = (this.status.repairs[kind] ?? 0) + n;
+    this.log.warn({ kind, n }, 'repaired kernel state changed by someone else');
+  }
+
+  private lastPeerMetrics = 0;
+  private updatePeerMetrics(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.lastPeerMetrics < 1000) return;
+    this.lastPeerMetrics = now;
+    let programmed = 0;
+    const views = this.peers.views();
+    for (const v of views) if (v.valid && this.reconciler.isProgrammed(v.entries.map((e) => e.key))) programmed++;
+    const c = this.peers.counts();
+    this.metrics.setPeers({ valid: c.valid, invalid: c.invalid, programmed });
+  }
+
+  private cond(name: keyof AgentStatus['conditions'], v: boolean): void {
+    this.status.conditions[name] = v;
+    this.refreshReady();
+  }
+
+  private problem(key: string, reason: string | undefined): void {
+    if (reason === undefined) this.problems.delete(key); else this.problems.set(key, reason);
+    this.refreshReady();
+  }
+
+  private refreshReady(): void {
+    const c = this.status.conditions;
+    const reasons = [...this.problems.values()];
+    const unexplained: [boolean, string, string][] = [
+      [c.config, 'config', 'network config not loaded yet'], [c.store, 'store', 'lease store unreachable'],
+      [c.lease, 'lease', 'no subnet lease yet'], [c.subnetFile, '', 'subnet file not written yet'],
+      [c.firstReconcile, '', 'first full reconcile not done yet'], [c.trafficRules, 'traffic', 'traffic rules not installed yet'],
+    ];
+    for (const [ok, key, label] of unexplained) if (!ok && !this.problems.has(key)) reasons.push(label);
+    this.status.notReadyReasons = reasons;
+    this.status.ready = reasons.length === 0;
+    this.metrics.setReady(this.status.ready);
+  }
+
+  /** The status document /status serves (peers computed on demand). */
+  snapshot(): AgentStatus {
+    const peers: PeerStatus[] = [];
+    if (this.peers) {
+      for (const v of this.peers.views()) {
+        const data = v.lease?.attrs.backendData as { VtepMAC?: string } | undefined;
+        const state = !v.valid ? 'invalid' : this.reconciler?.isProgrammed(v.entries.map((e) => e.key)) ? 'programmed' : 'pending';
+        peers.push({
+          key: v.key, subnet: v.lease?.subnet ?? '', publicIP: v.lease?.attrs.publicIP ?? '', vtepMAC: data?.VtepMAC ?? '', state,
+          ...(v.invalid ? { reason: v.invalid.message } : {}),
+        });
+      }
+    }
+    return { ...this.status, peers };
+  }
+}

@@ -1,0 +1,34 @@
+// Builds the SubnetManager for the chosen mode. Imports are lazy: an etcd-mode agent never loads
+// the Kubernetes client (and vice versa), which keeps start-up time and RSS down.
+import type { SubnetManager } from '../lib/subnet/types.js';
+import type { Logger } from '../lib/log.js';
+import type { Clock } from '../lib/retry.js';
+import { invalid } from '../lib/errors.js';
+import type { AgentOptions } from './options.js';
+
+export interface SubnetManagerHandle {
+  sm: SubnetManager;
+  /** The VTEP MAC we published before (kube mode reads our own annotation back). */
+  previousVtepMac(): Promise<string | undefined>;
+  nodeName: string;
+}
+
+export async function createSubnetManager(o: AgentOptions, logger: Logger, clock: Clock, hostname: string): Promise<SubnetManagerHandle> {
+  if (o.kubeSubnetMgr) {
+    const nodeName = o.nodeName;
+    if (!nodeName) throw invalid('NODE_NAME', '', 'kube mode needs the node name: set NODE_NAME (fieldRef spec.nodeName in the DaemonSet)');
+    const { KubeSubnetManager } = await import('../lib/subnet/kube.js');
+    const sm = new KubeSubnetManager({
+      kubeApiUrl: o.kubeApiUrl, kubeconfigFile: o.kubeconfigFile, nodeName,
+      annotationPrefix: o.kubeAnnotationPrefix, netConfigPath: o.netConfigPath, logger, clock,
+    });
+    return { sm, nodeName, previousVtepMac: () => sm.previousVtepMac() };
+  }
+  const { EtcdSubnetManager } = await import('../lib/subnet/etcd.js');
+  const sm = new EtcdSubnetManager({
+    endpoints: o.etcdEndpoints, prefix: o.etcdPrefix,
+    caFile: o.etcdCafile, certFile: o.etcdCertfile, keyFile: o.etcdKeyfile,
+    username: o.etcdUsername, password: o.etcdPassword, logger, clock,
+  });
+  return { sm, nodeName: hostname, previousVtepMac: async () => undefined };
+}
