@@ -14,7 +14,7 @@ import type { Entry, KernelState } from './reconcile/state.js';
 
 export type InvalidReason =
   | 'decode' | 'backend' | 'vni' | 'subnet' | 'outside-network' | 'subnet-length'
-  | 'overlaps-local' | 'overlaps-peer' | 'public-ip' | 'vtep-mac';
+  | 'overlaps-local' | 'overlaps-peer' | 'public-ip' | 'vtep-mac' | 'duplicate-mac';
 
 export interface PeerContext {
   network: Prefix;
@@ -57,6 +57,7 @@ export interface PeerView {
 export class PeerTable {
   private readonly peers = new Map<string, PeerRecord>();
   private readonly bySubnet = new Map<string, Set<string>>();
+  private readonly byMac = new Map<string, Set<string>>();
   private readonly state: KernelState = new Map();
   private localKey: string | undefined;
   private localSubnet: Prefix | undefined;
@@ -93,7 +94,7 @@ export class PeerTable {
     const dirty = new Set<string>();
     const old = this.peers.get(lease.key);
     const touched = new Set<string>();
-    if (old?.spec) touched.add(formatPrefix(old.spec.subnet));
+    if (old?.spec) { touched.add(formatPrefix(old.spec.subnet)); touched.add(old.spec.vtepMAC); }
     this.unindex(lease.key, old);
     const rec: PeerRecord = { lease, entries: old?.entries ?? [] };
     this.peers.set(lease.key, rec);
@@ -101,17 +102,15 @@ export class PeerTable {
       const c = checkLease(lease, this.ctxValue);
       if ('spec' in c) {
         rec.spec = c.spec;
-        const s = formatPrefix(c.spec.subnet);
-        touched.add(s);
-        let set = this.bySubnet.get(s);
-        if (!set) this.bySubnet.set(s, (set = new Set()));
-        set.add(lease.key);
+        touched.add(formatPrefix(c.spec.subnet));
+        touched.add(c.spec.vtepMAC);
+        this.index(lease.key, c.spec);
       } else {
         rec.invalid = c;
       }
     }
     this.reevaluate(lease.key, dirty);
-    for (const s of touched) for (const k of this.bySubnet.get(s) ?? []) this.reevaluate(k, dirty);
+    for (const s of touched) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
     return dirty;
   }
 
@@ -122,7 +121,7 @@ export class PeerTable {
     this.unindex(key, old);
     this.setEntries(old, [], dirty);
     this.peers.delete(key);
-    if (old.spec) for (const k of this.bySubnet.get(formatPrefix(old.spec.subnet)) ?? []) this.reevaluate(k, dirty);
+    if (old.spec) for (const s of [formatPrefix(old.spec.subnet), old.spec.vtepMAC]) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
     return dirty;
   }
 
@@ -165,12 +164,26 @@ export class PeerTable {
     return { valid, invalid };
   }
 
+  private index(key: string, spec: PeerSpec): void {
+    for (const [map, k] of [[this.bySubnet, formatPrefix(spec.subnet)], [this.byMac, spec.vtepMAC]] as const) {
+      let set = map.get(k);
+      if (!set) map.set(k, (set = new Set()));
+      set.add(key);
+    }
+  }
+
   private unindex(key: string, rec: PeerRecord | undefined): void {
     if (!rec?.spec) return;
-    const s = formatPrefix(rec.spec.subnet);
-    const set = this.bySubnet.get(s);
-    set?.delete(key);
-    if (set && set.size === 0) this.bySubnet.delete(s);
+    for (const [map, k] of [[this.bySubnet, formatPrefix(rec.spec.subnet)], [this.byMac, rec.spec.vtepMAC]] as const) {
+      const set = map.get(k);
+      set?.delete(key);
+      if (set && set.size === 0) map.delete(k);
+    }
+  }
+
+  /** Peers sharing a subnet (prefix text) or a VTEP MAC with someone. */
+  private sharers(k: string): Set<string> {
+    return this.bySubnet.get(k) ?? this.byMac.get(k) ?? new Set();
   }
 
   /** Recomputes one peer's verdict (overlaps) and entries. */
@@ -186,6 +199,9 @@ export class PeerTable {
       } else if (sharers > 1) {
         const others = [...this.bySubnet.get(s)!].filter((k) => k !== key).join(', ');
         rec.invalid = { reason: 'overlaps-peer', message: `subnet ${s} is also claimed by ${others}` };
+      } else if ((this.byMac.get(rec.spec.vtepMAC)?.size ?? 0) > 1) {
+        const others = [...this.byMac.get(rec.spec.vtepMAC)!].filter((k) => k !== key).join(', ');
+        rec.invalid = { reason: 'duplicate-mac', message: `VtepMAC ${rec.spec.vtepMAC} is also used by ${others}` };
       } else {
         rec.invalid = undefined;
       }

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { PeerTable, checkLease } from '../../../agent/peers.js';
+import type { DeviceInfo } from '../../../agent/backend/vxlan/desired.js';
+import type { Lease } from '../../../lib/subnet/types.js';
+import { parsePrefix } from '../../../lib/ip/prefix.js';
+
+const ctx = { network: parsePrefix('10.244.0.0/16'), subnetLen: 24, vni: 1 };
+const dev: DeviceInfo = { index: 5, name: 'twill.1', mtu: 1450, vni: 1, nexthops: true };
+const lease = (subnet: string, over: Partial<Lease['attrs']> = {}, key = subnet.replace('/', '-')): Lease => ({
+  key, subnet, expiration: null,
+  attrs: { publicIP: '192.0.2.7', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:55' }, ...over },
+});
+
+describe('checkLease', () => {
+  const bad: [string, Lease, string, RegExp][] = [
+    ['outside the network', lease('10.245.1.0/24'), 'outside-network', /10\.245\.1\.0\/24.*outside.*10\.244\.0\.0\/16/],
+    ['wrong length', lease('10.244.1.0/25'), 'subnet-length', /not a \/24/],
+    ['garbage subnet', lease('banana'), 'subnet', /"banana"/],
+    ['multicast public IP', lease('10.244.1.0/24', { publicIP: '224.0.0.1' }), 'public-ip', /224\.0\.0\.1/],
+    ['loopback public IP', lease('10.244.1.0/24', { publicIP: '127.0.0.1' }), 'public-ip', /127\.0\.0\.1/],
+    ['multicast MAC', lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: '01:00:5e:00:00:01' } }), 'vtep-mac', /01:00:5e/],
+    ['malformed MAC', lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: 'zz' } }), 'vtep-mac', /"zz"/],
+    ['unknown backend', lease('10.244.1.0/24', { backendType: 'udp' }), 'backend', /"udp"/],
+    ['other VNI', lease('10.244.1.0/24', { backendData: { VNI: 2, VtepMAC: '02:11:22:33:44:55' } }), 'vni', /2.*ours \(1\)/],
+  ];
+  for (const [name, l, reason, msg] of bad) {
+    it(`rejects ${name}`, () => {
+      const r = checkLease(l, ctx);
+      expect(r).toMatchObject({ reason });
+      expect('message' in r && r.message).toMatch(msg);
+    });
+  }
+  it('accepts a good lease and canonicalises the MAC', () => {
+    const r = checkLease(lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: '02:AA:bb:cc:dd:ee' } }), ctx);
+    expect(r).toMatchObject({ spec: { vtepMAC: '02:aa:bb:cc:dd:ee', publicIP: '192.0.2.7' } });
+  });
+});
+
+describe('PeerTable', () => {
+  const table = () => {
+    const invalid: string[] = [];
+    const t = new PeerTable(ctx, (k, r) => invalid.push(`${k}:${r}`));
+    t.setDevice(dev);
+    t.setLocal('10.244.9.0-24', parsePrefix('10.244.9.0/24'));
+    return { t, invalid };
+  };
+
+  it('builds four entries per valid peer plus the local /32', () => {
+    const { t } = table();
+    t.upsert(lease('10.244.1.0/24'));
+    t.upsert(lease('10.244.2.0/24', { publicIP: '192.0.2.8', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }));
+    expect(t.desired().size).toBe(9);
+    expect(t.counts()).toEqual({ valid: 2, invalid: 0 });
+  });
+
+  it('marks both peers claiming one subnet invalid, and revalidates the survivor when one leaves', () => {
+    const { t, invalid } = table();
+    t.upsert(lease('10.244.1.0/24', {}, 'a'));
+    t.upsert(lease('10.244.1.0/24', { publicIP: '192.0.2.8', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }, 'b'));
+    expect(t.counts()).toEqual({ valid: 0, invalid: 2 });
+    expect(invalid).toEqual(['b:overlaps-peer', 'a:overlaps-peer']);
+    const dirty = t.remove('b');
+    expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
+    expect(dirty.size).toBe(4);
+    expect(t.desired().size).toBe(5);
+  });
+
+  it('marks peers sharing a VTEP MAC invalid (their FDB entries would collide)', () => {
+    const { t, invalid } = table();
+    t.upsert(lease('10.244.1.0/24', {}, 'a'));
+    t.upsert(lease('10.244.2.0/24', {}, 'b'));
+    expect(invalid).toEqual(['b:duplicate-mac', 'a:duplicate-mac']);
+    t.remove('a');
+    expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
+  });
+
+  it('never programs a peer that claims our subnet', () => {
+    const { t, invalid } = table();
+    t.upsert(lease('10.244.9.0/24', {}, 'intruder'));
+    expect(invalid).toEqual(['intruder:overlaps-local']);
+    expect(t.desired().size).toBe(1);
+  });
+
+  it('replaceAll removes peers missing from a relist and keeps unchanged ones untouched', () => {
+    const { t } = table();
+    t.upsert(lease('10.244.1.0/24'));
+    t.upsert(lease('10.244.2.0/24', { backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }));
+    const dirty = t.replaceAll([lease('10.244.1.0/24')]);
+    expect(dirty.size).toBe(4);
+    expect(t.counts().valid).toBe(1);
+  });
+
+  it('recomputes every entry when the device is recreated with a new index', () => {
+    const { t } = table();
+    t.upsert(lease('10.244.1.0/24'));
+    t.setDevice({ ...dev, index: 42 });
+    const arp = [...t.desired().values()].find((e) => e.kind === 'arp');
+    expect(arp?.key).toBe('arp|42|10.244.1.0');
+  });
+
+  it('keeps an undecodable entry visible as invalid', () => {
+    const { t } = table();
+    t.markUndecodable('10.244.3.0-24', 'bad JSON');
+    expect(t.views()).toMatchObject([{ key: '10.244.3.0-24', valid: false, invalid: { reason: 'decode' } }]);
+  });
+});
