@@ -1,0 +1,109 @@
+// ADD: address first (under the store lock, held only for the allocation), then the bridge, the
+// veth pair with its pod end born inside the pod netns, the pod side, forwarding. Every step
+// that changed something pushes its undo; any failure runs them all, so a failed ADD leaves
+// neither a reserved address nor a veth behind (proved by the TWILL_CNI_FAIL_AT tests).
+import { CniError, CNI_ERR } from '../skel/errors.js';
+import { readSubnetFile, type FamilySubnet } from '../subnet-env.js';
+import { allocate, type Allocation } from '../ipam/allocate.js';
+import { formatIp, formatCidr, networkString, type IpFamily } from '../ipam/ip.js';
+import { ensureBridge } from '../link/bridge.js';
+import { createVeth, deleteVeth } from '../link/veth.js';
+import { configurePod, type PodAddr } from '../link/pod.js';
+import { hostVethName, macFromIp } from '../link/names.js';
+import { hook, locked, poolsOf, storeOf, Undo } from './common.js';
+import { openPod } from './netns.js';
+import type { CniEnv } from '../skel/env.js';
+import type { PluginConf } from '../config.js';
+import type { PluginDeps } from '../deps.js';
+import type { Result } from '../result.js';
+import type { NetlinkHandle } from '../../lib/netlink/types.js';
+
+export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): Promise<Result> {
+  const subnets = readSubnetFile(conf.subnetFile);
+  const mtu = conf.mtu ?? subnets.mtu;
+  const pod = await openPod(deps, env.netns);
+  let host: NetlinkHandle | undefined;
+  const undo = new Undo();
+  try {
+    if ((await pod.listLinks()).some((l) => l.name === env.ifname)) {
+      throw new CniError(CNI_ERR.invalidEnv, `CNI_IFNAME: ${JSON.stringify(env.ifname)} is invalid: an interface of that name already exists in ${env.netns}`);
+    }
+    const store = storeOf(conf);
+    const allocs = await locked(store, deps, () => allocate(store, poolsOf(subnets), env.containerId, env.ifname));
+    undo.push(() => locked(store, deps, () => store.releaseById(env.containerId, env.ifname)));
+    hook(deps, 'ipam');
+
+    host = await deps.hostHandle();
+    const h = host;
+    const gateways = subnets.families.map((f) => ({ family: f.family, address: f.subnet.addr, prefixLen: f.subnet.prefixLen }));
+    const bridge = await ensureBridge(h, conf.bridge, mtu, gateways);
+    hook(deps, 'bridge');
+
+    const vethName = hostVethName(env.containerId, env.ifname);
+    const podMac = macFromIp(allocs[0]!.ip);
+    const fd = deps.openNetnsFd(env.netns);
+    let hostMac: string;
+    try {
+      undo.push(() => deleteVeth(h, vethName));
+      hostMac = await createVeth(h, { hostName: vethName, podName: env.ifname, podNetnsFd: fd, podMac, mtu, bridgeIndex: bridge.index, hairpin: conf.hairpinMode });
+    } finally {
+      deps.closeFd(fd);
+    }
+    hook(deps, 'veth');
+
+    if (allocs.some((a) => a.ip.family === 6)) deps.writeSysctl(`/proc/sys/net/ipv6/conf/${env.ifname}/accept_dad`, '0', env.netns);
+    const addrs = allocs.map((a) => podAddr(a, familyOf(subnets.families, a.pool.family), conf.isDefaultGateway));
+    await configurePod(pod, env.ifname, addrs);
+    hook(deps, 'pod');
+
+    enableForwarding(deps, allocs.map((a) => a.ip.family));
+    hook(deps, 'sysctl');
+
+    const result = buildResult(conf, env, allocs, addrs, { bridge: bridge.mac, host: hostMac, pod: podMac, mtu });
+    hook(deps, 'result');
+    return result;
+  } catch (err) {
+    const failures = await undo.run();
+    if (failures.length && err instanceof CniError) {
+      throw new CniError(err.code, err.message, [err.details, `rollback incomplete: ${failures.join('; ')}`].filter(Boolean).join(' | '), err);
+    }
+    throw err;
+  } finally {
+    pod.close();
+    host?.close();
+  }
+}
+
+function familyOf(families: readonly FamilySubnet[], family: IpFamily): FamilySubnet {
+  return families.find((f) => f.family === family)!;
+}
+
+function podAddr(a: Allocation, f: FamilySubnet, isDefaultGateway: boolean): PodAddr {
+  const dst = isDefaultGateway ? (a.ip.family === 4 ? '0.0.0.0/0' : '::/0') : networkString(f.network);
+  return { family: a.ip.family, address: a.ip.value, prefixLen: f.subnet.prefixLen, gateway: f.subnet.addr, routes: [dst] };
+}
+
+function enableForwarding(deps: PluginDeps, families: readonly IpFamily[]): void {
+  const paths = families.map((f) => (f === 4 ? '/proc/sys/net/ipv4/ip_forward' : '/proc/sys/net/ipv6/conf/all/forwarding'));
+  for (const p of paths) if (deps.readSysctl(p).trim() !== '1') deps.writeSysctl(p, '1');
+}
+
+function buildResult(
+  conf: PluginConf, env: CniEnv, allocs: readonly Allocation[], addrs: readonly PodAddr[],
+  macs: { bridge: string | undefined; host: string; pod: string; mtu: number },
+): Result {
+  return {
+    interfaces: [
+      { name: conf.bridge, ...(macs.bridge ? { mac: macs.bridge } : {}) },
+      { name: hostVethName(env.containerId, env.ifname), mac: macs.host },
+      { name: env.ifname, mac: macs.pod, mtu: macs.mtu, sandbox: env.netns },
+    ],
+    ips: allocs.map((a, i) => ({
+      address: formatCidr(a.ip.family, a.ip.value, addrs[i]!.prefixLen),
+      gateway: formatIp(a.ip.family, addrs[i]!.gateway),
+      interface: 2,
+    })),
+    routes: addrs.flatMap((a) => a.routes.map((dst) => ({ dst, gw: formatIp(a.family, a.gateway) }))),
+    dns: conf.dns ?? {},
+  };
+}

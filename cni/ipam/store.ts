@@ -1,0 +1,153 @@
+// The IPAM store in host-local's on-disk layout, so a node moving from flannel + host-local keeps
+// track of its running pods (and could move back):
+//   <dataDir>/<network>/<ip>                 "<containerID>\r\n<ifname>" (older host-local: "<containerID>")
+//   <dataDir>/<network>/last_reserved_ip.<N> the last address handed out from range set N
+//   <dataDir>/<network>/lock                 flock(2)ed by every writer (see lock.ts)
+// A reservation is written to a temp file and hard-linked to its address name: link(2) fails with
+// EEXIST like O_EXCL, but the record appears complete or not at all, so a plugin killed mid-ADD
+// never leaves an empty record that DEL cannot match. Callers hold the lock for every method.
+import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { parseIp, formatIp, type Ip } from './ip.js';
+
+export const LAST_IP_PREFIX = 'last_reserved_ip.';
+export const TMP_PREFIX = '.twill-tmp-';
+
+export interface Reservation {
+  ip: Ip;
+  file: string;          // the file name (canonical address)
+  containerId: string;   // '' when the record cannot be decoded
+  ifname: string;        // '' for host-local's pre-0.7 records (container ID only)
+}
+
+export class DiskStore {
+  readonly dir: string;
+
+  constructor(dataDir: string, network: string) {
+    this.dir = join(dataDir, network);
+  }
+
+  ensureDir(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+  }
+
+  get lockPath(): string {
+    return join(this.dir, 'lock');
+  }
+
+  /** Every reservation file (names that parse as an IP address). */
+  list(): Reservation[] {
+    const out: Reservation[] = [];
+    for (const name of this.names()) {
+      const ip = parseIp(name);
+      if (!ip || formatIp(ip.family, ip.value) !== name) continue;
+      out.push({ ip, file: name, ...decodeRecord(this.readRecord(name)) });
+    }
+    return out;
+  }
+
+  /** Addresses currently reserved (file names only; no reads). */
+  reservedNames(): Set<string> {
+    return new Set(this.names().filter((n) => parseIp(n) !== undefined));
+  }
+
+  /** Creates the record for `ip`; false if it already exists. */
+  reserve(ip: Ip, containerId: string, ifname: string, rangeId: string): boolean {
+    const name = formatIp(ip.family, ip.value);
+    const tmp = this.writeTemp(`${containerId.trim()}\r\n${ifname}`);
+    try {
+      linkSync(join(this.dir, tmp), join(this.dir, name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      unlinkQuiet(join(this.dir, tmp));
+    }
+    this.writeLastReserved(rangeId, name);
+    return true;
+  }
+
+  release(file: string): void {
+    unlinkQuiet(join(this.dir, file));
+  }
+
+  /** Releases every record of (containerId, ifname); host-local's legacy ID-only records too. */
+  releaseById(containerId: string, ifname: string): Reservation[] {
+    const mine = this.list().filter((r) => matches(r, containerId, ifname));
+    for (const r of mine) this.release(r.file);
+    return mine;
+  }
+
+  getById(containerId: string, ifname: string): Reservation[] {
+    return this.list().filter((r) => matches(r, containerId, ifname));
+  }
+
+  lastReserved(rangeId: string): Ip | undefined {
+    try {
+      return parseIp(readFileSync(join(this.dir, LAST_IP_PREFIX + rangeId), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Removes temp files left by a writer that died (callers hold the lock, so none is live). */
+  sweepTemps(): number {
+    const stale = this.names().filter((n) => n.startsWith(TMP_PREFIX));
+    for (const n of stale) unlinkQuiet(join(this.dir, n));
+    return stale.length;
+  }
+
+  private names(): string[] {
+    try {
+      return readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  private readRecord(name: string): string {
+    try {
+      return readFileSync(join(this.dir, name), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  private writeTemp(content: string): string {
+    const name = `${TMP_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+    const fd = openSync(join(this.dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    return name;
+  }
+
+  private writeLastReserved(rangeId: string, ip: string): void {
+    const tmp = this.writeTemp(ip);
+    renameSync(join(this.dir, tmp), join(this.dir, LAST_IP_PREFIX + rangeId));
+  }
+}
+
+export function decodeRecord(text: string): { containerId: string; ifname: string } {
+  const t = text.trim();
+  const nl = t.indexOf('\r\n');
+  if (nl >= 0) return { containerId: t.slice(0, nl).trim(), ifname: t.slice(nl + 2).trim() };
+  return { containerId: t, ifname: '' };
+}
+
+/** host-local's rule: exact (id, ifname), or a legacy record holding only the same id. */
+export function matches(r: Reservation, containerId: string, ifname: string): boolean {
+  if (r.containerId === '' || r.containerId !== containerId.trim()) return false;
+  return r.ifname === ifname || r.ifname === '';
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
