@@ -1,0 +1,231 @@
+// Agent benchmarks (issue 2): convergence at 1k/5k/20k peers against the iproute2 baseline,
+// lease→kernel event latency with 20k peers present, and agent RSS / idle CPU at 20k peers.
+//
+// The driver re-executes itself inside a private netns (`--inside`) so that etcd, the agent and
+// the measuring code share one loopback and the kernel state is isolated. Synthetic peers do not
+// exist: their FDB entries point at addresses nothing ever sends to, and the netns's only
+// uplink is a veth into a dead-end netns, so no packet can leave the sandbox.
+//
+// Usage: node dist/bench/agent.js [--peers 1000,5000,20000] [--events 200] [--idle-seconds 30]
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { openHandle } from '../lib/netlink/handle.js';
+import { RTPROT_TWILL, type NetlinkHandle } from '../lib/netlink/types.js';
+import { encodeLeaseAttrs } from '../lib/lease/codec.js';
+import { startEtcd } from '../test/util/etcd.js';
+import { programWithIproute2, type BaselinePeer } from './lib/iproute2-baseline.js';
+import { table, quantile, fmtMs } from './lib/report.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const TWILLD = join(ROOT, 'bin/twilld.js');
+const PREFIX = '/twill.io/network';
+const args = process.argv.slice(2);
+const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
+const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
+const EVENTS = Number(flag('events', '200'));
+const IDLE_S = Number(flag('idle-seconds', '30'));
+
+if (!args.includes('--inside')) await outer(); else await inside();
+
+async function outer(): Promise<void> {
+  if (process.getuid?.() !== 0) { console.log('bench/agent: needs root (network namespaces); skipped'); return; }
+  const ns = `twb${process.pid.toString(36)}`;
+  const dead = `${ns}-x`;
+  const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'inherit' });
+  try {
+    ip('netns', 'add', ns); ip('netns', 'add', dead);
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    ip('-n', ns, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'sink', 'netns', dead);
+    ip('-n', ns, 'addr', 'add', '10.250.0.1/24', 'dev', 'uplink');
+    ip('-n', ns, 'link', 'set', 'uplink', 'up');
+    ip('-n', dead, 'link', 'set', 'sink', 'up');
+    execFileSync('ip', ['netns', 'exec', ns, process.execPath, process.argv[1]!, ...args, '--inside'], { stdio: 'inherit' });
+  } finally {
+    for (const n of [ns, dead]) try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch { /* gone */ }
+  }
+}
+
+interface Run { peers: number; agentMs: number; kernelMs: number; baselineMs: number }
+
+async function inside(): Promise<void> {
+  const h = openHandle();
+  const runs: Run[] = [];
+  let extra: { latency?: LatencyResult; resources?: Resources } = {};
+  for (const n of PEERS) {
+    const last = n === Math.max(...PEERS);
+    const r = await convergence(h, n, last ? async (ctx) => {
+      extra = { latency: await latency(h, ctx, EVENTS), resources: await resources(ctx.agent.pid!) };
+    } : undefined);
+    runs.push(r);
+  }
+  h.close();
+  console.log('\nConvergence: agent start → every peer programmed (ARP + FDB + nexthop + route each)');
+  console.log(table(['peers', 'twill start→ready', 'twill kernel apply', 'iproute2 (ip -batch + bridge -batch)', 'ratio kernel/iproute2', 'ratio start→ready/iproute2'],
+    runs.map((r) => [String(r.peers), fmtMs(r.agentMs), fmtMs(r.kernelMs), fmtMs(r.baselineMs), (r.kernelMs / r.baselineMs).toFixed(2), (r.agentMs / r.baselineMs).toFixed(2)])));
+  if (extra.latency) {
+    const l = extra.latency;
+    console.log(`\nEvent latency with ${Math.max(...PEERS)} peers present: etcd write → kernel (${EVENTS} adds, ${EVENTS} removes)`);
+    console.log(table(['event', 'twill p50', 'twill p99', 'iproute2 one peer p50', 'ratio p50', 'goal p99'], [
+      ['lease added → route present', fmtMs(quantile(l.add, 0.5)), fmtMs(quantile(l.add, 0.99)), fmtMs(quantile(l.anchor, 0.5)), (quantile(l.add, 0.5) / quantile(l.anchor, 0.5)).toFixed(2), '≤ 50 ms'],
+      ['lease removed → ARP gone', fmtMs(quantile(l.del, 0.5)), fmtMs(quantile(l.del, 0.99)), fmtMs(quantile(l.anchor, 0.5)), (quantile(l.del, 0.5) / quantile(l.anchor, 0.5)).toFixed(2), '≤ 50 ms'],
+    ]));
+  }
+  if (extra.resources) {
+    const r = extra.resources;
+    console.log(`\nResources with ${Math.max(...PEERS)} peers, idle for ${IDLE_S} s`);
+    console.log(table(['measure', 'twilld', 'anchor: idle bare node', 'ratio', 'goal'], [
+      ['RSS', `${r.rssMiB.toFixed(1)} MiB`, `${r.anchorRssMiB.toFixed(1)} MiB`, (r.rssMiB / r.anchorRssMiB).toFixed(2), '≤ 96 MiB'],
+      ['idle CPU', `${r.cpuPct.toFixed(2)} %`, `${r.anchorCpuPct.toFixed(2)} %`, r.anchorCpuPct > 0 ? (r.cpuPct / r.anchorCpuPct).toFixed(1) : '–', '≤ 0.5 %'],
+    ]));
+  }
+}
+
+interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; leaseId: string }
+
+function peerOf(i: number): BaselinePeer {
+  // Subnet 10.(i>>8).(i&255).0/24 inside 10.0.0.0/8, skipping 10.0.0.0/24 (ours is picked by the agent).
+  const k = i + 1;
+  return { subnet: `10.${k >> 8}.${k & 255}.0/24`, publicIP: `172.${16 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`, vtepMAC: `02:42:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}:01` };
+}
+const keyOf = (p: BaselinePeer) => `${PREFIX}/subnets/${p.subnet.replace('/', '-')}`;
+const valueOf = (p: BaselinePeer) => encodeLeaseAttrs({ publicIP: p.publicIP, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: p.vtepMAC } });
+
+async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promise<void>): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'twill-bench-'));
+  const etcdProc = await startEtcd({ host: '127.0.0.1', dataDir: join(dir, 'etcd') });
+  const etcd = new Etcd3({ hosts: etcdProc.endpoint });
+  try {
+    await etcd.put(`${PREFIX}/config`).value(JSON.stringify({ Network: '10.0.0.0/8', SubnetLen: 24, SubnetMin: '10.255.0.0', SubnetMax: '10.255.255.0', Backend: { Type: 'vxlan', VNI: 1 } }));
+    const lease = etcd.lease(7200, { autoKeepAlive: false });
+    const leaseId = await lease.grant();
+    const peers = Array.from({ length: n }, (_, i) => peerOf(i));
+    for (let i = 0; i < n; i += 128) {
+      const ops = peers.slice(i, i + 128).map((p) => etcd.put(keyOf(p)).value(valueOf(p)).lease(leaseId));
+      await etcd.if(`${PREFIX}/config`, 'Version', '>', 0).then(...ops).commit();
+    }
+    const port = 18471;
+    const t0 = performance.now();
+    const agent = spawn(process.execPath, [TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
+      '--healthz-ip', '127.0.0.1', '--healthz-port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let log = '';
+    agent.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
+    await waitReady(port, agent, () => log);
+    const agentMs = performance.now() - t0;
+    const kernelMs = firstApplyMs(log);
+    await verifyKernel(h, n);
+    const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId };
+    if (more) await more(ctx);
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    execFileSync('ip', ['link', 'del', 'twill.1']);
+    const baselineMs = await programWithIproute2(undefined, peers);
+    return { peers: n, agentMs, kernelMs, baselineMs };
+  } finally {
+    etcd.close();
+    await etcdProc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Duration of the start-up reconcile's kernel apply, from the agent's own log line. */
+function firstApplyMs(log: string): number {
+  for (const line of log.split('\n')) {
+    if (!line.includes('"msg":"reconciled"')) continue;
+    const j = JSON.parse(line) as { ms?: number; writes?: number };
+    if ((j.writes ?? 0) > 0) return j.ms ?? NaN;
+  }
+  return NaN;
+}
+
+async function waitReady(port: number, agent: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (agent.exitCode !== null) throw new Error(`agent exited (${agent.exitCode}):\n${log().slice(-3000)}`);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`agent not ready after 120 s:\n${log().slice(-3000)}`);
+}
+
+async function verifyKernel(h: NetlinkHandle, n: number): Promise<void> {
+  const dev = (await h.listLinks()).find((l) => l.name === 'twill.1');
+  if (!dev) throw new Error('twill.1 missing');
+  const [routes, nhs, arps, fdbs] = await Promise.all([
+    h.listRoutes({ family: 4, protocol: RTPROT_TWILL }), h.listNexthops(),
+    h.listNeighs({ family: 4, ifindex: dev.index }), h.listNeighs({ family: 'bridge', ifindex: dev.index }),
+  ]);
+  const got = { routes: routes.filter((r) => r.protocol === RTPROT_TWILL).length, nexthops: nhs.filter((x) => x.protocol === RTPROT_TWILL).length, arp: arps.length, fdb: fdbs.filter((f) => f.ip).length };
+  for (const [k, v] of Object.entries(got)) if (v !== n) throw new Error(`kernel holds ${v} ${k}, want ${n}: ${JSON.stringify(got)}`);
+}
+
+interface LatencyResult { add: number[]; del: number[]; anchor: number[] }
+
+async function latency(h: NetlinkHandle, c: Ctx, count: number): Promise<LatencyResult> {
+  const ctl = new AbortController();
+  const waiters = new Map<string, () => void>();
+  const watch = (async () => {
+    for await (const ev of h.watch(['route', 'neigh'], ctl.signal)) {
+      if (ev.type === 'overflow') continue;
+      const o = ev.object;
+      const key = o.kind === 'route' && ev.type === 'new' ? `add:${o.dst}` : o.kind === 'neigh' && ev.type === 'del' && o.family === 4 ? `del:${o.ip}/24` : undefined;
+      if (key) { waiters.get(key)?.(); waiters.delete(key); }
+    }
+  })();
+  const wait = (key: string) => new Promise<void>((r, j) => {
+    const t = setTimeout(() => j(new Error(`timeout waiting for ${key}`)), 10_000);
+    waiters.set(key, () => { clearTimeout(t); r(); });
+  });
+  const fresh = Array.from({ length: count }, (_, i) => peerOf(40_000 + i));
+  const add: number[] = [];
+  const del: number[] = [];
+  for (const p of fresh) {
+    const w = wait(`add:${p.subnet}`);
+    const t = performance.now();
+    await c.etcd.put(keyOf(p)).value(valueOf(p)).lease(c.leaseId);
+    await w;
+    add.push(performance.now() - t);
+  }
+  for (const p of fresh) {
+    const w = wait(`del:${p.subnet.replace('.0/24', '.0')}/24`);
+    const t = performance.now();
+    await c.etcd.delete().key(keyOf(p));
+    await w;
+    del.push(performance.now() - t);
+  }
+  ctl.abort();
+  await watch.catch(() => undefined);
+  // Anchor: the same four entries for one peer written by iproute2 (exec ip -batch + bridge -batch).
+  const anchor: number[] = [];
+  for (let i = 0; i < 30; i++) anchor.push(await programWithIproute2(undefined, [peerOf(50_000 + i)], { reuseDevice: true }));
+  return { add, del, anchor };
+}
+
+interface Resources { rssMiB: number; cpuPct: number; anchorRssMiB: number; anchorCpuPct: number }
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+async function resources(pid: number): Promise<Resources> {
+  const anchor = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 3000));
+  const a0 = cpuTicks(pid), b0 = cpuTicks(anchor.pid!);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+  const secs = (performance.now() - t0) / 1000;
+  const hz = 100;
+  const res = {
+    rssMiB: rssMiB(pid), cpuPct: ((cpuTicks(pid) - a0) / hz / secs) * 100,
+    anchorRssMiB: rssMiB(anchor.pid!), anchorCpuPct: ((cpuTicks(anchor.pid!) - b0) / hz / secs) * 100,
+  };
+  anchor.kill();
+  return res;
+}
+
+
