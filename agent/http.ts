@@ -18,6 +18,17 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Liveness: false when the main loop has stalled. Default: always alive. */
   isAlive?: () => boolean;
+  /**
+   * Readiness without building the whole status (peers list) on every probe. Default: taken
+   * from getStatus().
+   */
+  getReadiness?: () => Pick<AgentStatus, 'ready' | 'notReadyReasons'>;
+  /**
+   * Refresh the status-mirroring gauges (peers, ready, lease expiry) from getStatus() on every
+   * scrape. Off by default: the daemon sets them itself, and a status snapshot with 20k peers
+   * is not free.
+   */
+  syncMetricsFromStatus?: boolean;
 }
 
 export interface HttpServer {
@@ -34,13 +45,13 @@ async function route(path: string, o: HttpServerOptions): Promise<Reply> {
     case '/healthz':
       return (o.isAlive?.() ?? true) ? text(200, 'ok\n') : text(503, 'not alive: the agent loop has stalled\n');
     case '/readyz': {
-      const s = o.getStatus();
+      const s = o.getReadiness?.() ?? o.getStatus();
       if (s.ready) return text(200, 'ok\n');
       const reasons = s.notReadyReasons.length > 0 ? s.notReadyReasons : ['not ready'];
       return text(503, `${reasons.join('\n')}\n`);
     }
     case '/metrics':
-      o.metrics.updateFromStatus(o.getStatus());
+      if (o.syncMetricsFromStatus === true) o.metrics.updateFromStatus(o.getStatus());
       return { status: 200, type: o.metrics.contentType, body: await o.metrics.text() };
     case '/status':
       return { status: 200, type: 'application/json', body: `${JSON.stringify(o.getStatus(), null, 2)}\n` };

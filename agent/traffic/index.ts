@@ -5,7 +5,7 @@ import { TwillError } from '../../lib/errors.js';
 import { createIptablesRules, iptablesBinary } from './iptables.js';
 import { createRunner, type Runner } from './exec.js';
 import { createNftRules } from './nft.js';
-import type { TrafficOptions, TrafficRules } from './types.js';
+import type { TrafficBackend, TrafficOptions, TrafficRules } from './types.js';
 
 export type { TrafficSpec, TrafficRules, TrafficBackend, TrafficOptions } from './types.js';
 export { renderNftTable, renderNftTransaction } from './nft.js';
@@ -18,6 +18,27 @@ async function works(run: Runner, cmd: string, args: string[]): Promise<boolean>
   } catch {
     return false;
   }
+}
+
+/**
+ * Removes twill's rules from every backend that works here (for `twilld --cleanup`): the agent
+ * may have used the other backend than the one createTrafficRules would pick now. Returns the
+ * backends it cleaned.
+ */
+export async function removeAllTrafficRules(opts: TrafficOptions): Promise<TrafficBackend[]> {
+  const run = createRunner(opts.netns);
+  const log = opts.logger.child({ component: 'traffic' });
+  const done: TrafficBackend[] = [];
+  if (await works(run, 'nft', ['list', 'tables'])) {
+    await createNftRules(run, log).remove();
+    done.push('nftables');
+  }
+  const variant = opts.iptables ?? 'default';
+  if (await works(run, iptablesBinary(4, variant, '-save'), [])) {
+    await createIptablesRules(run, log, variant).remove();
+    done.push('iptables');
+  }
+  return done;
 }
 
 export async function createTrafficRules(opts: TrafficOptions): Promise<TrafficRules> {

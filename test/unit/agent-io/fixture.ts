@@ -11,7 +11,7 @@ export function sampleStatus(): AgentStatus {
     startedAt: NOW - (2 * 3600 + 5 * 60 + 7) * 1000,
     ready: true,
     notReadyReasons: [],
-    conditions: { config: true, lease: true, subnetFile: true, firstReconcile: true, trafficRules: true },
+    conditions: { config: true, lease: true, subnetFile: true, firstReconcile: true, trafficRules: true, store: true },
     lease: {
       state: 'alive',
       subnet: '10.244.1.0/24',

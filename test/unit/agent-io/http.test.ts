@@ -1,7 +1,7 @@
 // Real HTTP requests against startHttpServer on 127.0.0.1, port 0, with a fake status.
 import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startHttpServer, type HttpServer } from '../../../agent/http.js';
+import { startHttpServer, type HttpServer, type HttpServerOptions } from '../../../agent/http.js';
 import { Metrics } from '../../../agent/metrics.js';
 import type { AgentStatus } from '../../../agent/state.js';
 import { silentLogger } from '../../../lib/log.js';
@@ -10,8 +10,8 @@ import { notReadyStatus, sampleStatus } from './fixture.js';
 let server: HttpServer | undefined;
 afterEach(async () => { await server?.close(); server = undefined; });
 
-async function start(getStatus: () => AgentStatus, isAlive?: () => boolean, metrics = new Metrics({ defaultMetrics: true })) {
-  server = await startHttpServer({ host: '127.0.0.1', port: 0, getStatus, metrics, logger: silentLogger(), isAlive });
+async function start(getStatus: () => AgentStatus, isAlive?: () => boolean, metrics = new Metrics({ defaultMetrics: true }), extra: Partial<HttpServerOptions> = {}) {
+  server = await startHttpServer({ host: '127.0.0.1', port: 0, getStatus, metrics, logger: silentLogger(), isAlive, ...extra });
   return `http://127.0.0.1:${server.port}`;
 }
 
@@ -44,6 +44,26 @@ describe('agent HTTP server', () => {
     expect((await res.text()).split('\n')).toEqual([...status.notReadyReasons, '']);
   });
 
+  it('/readyz uses getReadiness() when given, without building the status', async () => {
+    let built = 0;
+    const base = await start(() => { built++; return sampleStatus(); }, undefined, undefined, {
+      getReadiness: () => ({ ready: false, notReadyReasons: ['lease store unreachable'] }),
+    });
+    const res = await fetch(`${base}/readyz`);
+    expect([res.status, await res.text()]).toEqual([503, 'lease store unreachable\n']);
+    expect(built).toBe(0);
+  });
+
+  it('/metrics leaves the status gauges to the daemon unless asked to sync', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setPeers({ valid: 7, invalid: 0, programmed: 6 });
+    let built = 0;
+    const base = await start(() => { built++; return sampleStatus(); }, undefined, metrics);
+    const body = await (await fetch(`${base}/metrics`)).text();
+    expect(body).toContain('twill_peers{state="valid"} 7');
+    expect(built).toBe(0);
+  });
+
   it('/status returns the AgentStatus as JSON', async () => {
     const base = await start(sampleStatus);
     const res = await fetch(`${base}/status`);
@@ -54,7 +74,7 @@ describe('agent HTTP server', () => {
   it('/metrics serves prometheus text with twill and process metrics, gauges synced from status', async () => {
     const metrics = new Metrics();
     metrics.repair('route');
-    const base = await start(sampleStatus, undefined, metrics);
+    const base = await start(sampleStatus, undefined, metrics, { syncMetricsFromStatus: true });
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
