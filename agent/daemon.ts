@@ -109,7 +109,8 @@ export class Daemon {
     });
     this.problem('interface', undefined);
     this.log.info({ iface: this.ext.name, ip: this.ext.ip, publicIP: this.ext.publicIP, mtu: this.ext.mtu }, 'underlay interface selected');
-    const smh = await createSubnetManager(this.o, this.log, this.clock, this.status.node);
+    const smh = await createSubnetManager(this.o, this.log, this.clock, this.status.node, signal);
+    this.status.node = smh.nodeName;
     this.sm = smh.sm;
     this.cfg = await retry(() => this.sm.getNetworkConfig(signal), {
       clock: this.clock, signal, backoff: new Backoff({ initialMs: 500, maxMs: 15_000 }),

@@ -3,7 +3,6 @@
 import type { SubnetManager } from '../lib/subnet/types.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/retry.js';
-import { invalid } from '../lib/errors.js';
 import type { AgentOptions } from './options.js';
 
 export interface SubnetManagerHandle {
@@ -13,11 +12,10 @@ export interface SubnetManagerHandle {
   nodeName: string;
 }
 
-export async function createSubnetManager(o: AgentOptions, logger: Logger, clock: Clock, hostname: string): Promise<SubnetManagerHandle> {
+export async function createSubnetManager(o: AgentOptions, logger: Logger, clock: Clock, hostname: string, signal: AbortSignal): Promise<SubnetManagerHandle> {
   if (o.kubeSubnetMgr) {
-    const nodeName = o.nodeName;
-    if (!nodeName) throw invalid('NODE_NAME', '', 'kube mode needs the node name: set NODE_NAME (fieldRef spec.nodeName in the DaemonSet)');
-    const { KubeSubnetManager } = await import('../lib/subnet/kube.js');
+    const { KubeSubnetManager, resolveNodeName } = await import('../lib/subnet/kube.js');
+    const nodeName = await resolveNodeName(o, signal);
     const sm = new KubeSubnetManager({
       kubeApiUrl: o.kubeApiUrl, kubeconfigFile: o.kubeconfigFile, nodeName,
       annotationPrefix: o.kubeAnnotationPrefix, netConfigPath: o.netConfigPath, logger, clock,
