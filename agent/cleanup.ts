@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import { openHandle } from '../lib/netlink/handle.js';
 import { RTPROT_TWILL, type NlChange } from '../lib/netlink/types.js';
 import type { AgentOptions } from './options.js';
-import { createTrafficRules } from './traffic/index.js';
+import { removeAllTrafficRules } from './traffic/index.js';
 
 export async function cleanup(o: AgentOptions, log: Logger): Promise<number> {
   const h = openHandle({ logger: log });
@@ -25,8 +25,8 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<number> {
     h.close();
   }
   try {
-    const t = await createTrafficRules({ logger: log });
-    await t.remove();
+    const removed = await removeAllTrafficRules({ logger: log });
+    log.info({ backends: removed }, 'cleanup: traffic rules removed');
   } catch (err) {
     failures++;
     log.error({ err: errorMessage(err) }, 'cleanup: traffic rules');

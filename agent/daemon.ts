@@ -95,6 +95,7 @@ export class Daemon {
     this.http = await startHttpServer({
       host: this.o.healthzIp, port: this.o.healthzPort, metrics: this.metrics, logger: this.log,
       getStatus: () => this.snapshot(),
+      getReadiness: () => ({ ready: this.status.ready, notReadyReasons: this.status.notReadyReasons }),
       isAlive: () => Date.now() - this.lastLoop < 30_000,
     });
     const tick = async () => { while (!this.inner.signal.aborted) { this.lastLoop = Date.now(); await this.clock.sleep(1000, this.inner.signal).catch(() => undefined); } };
