@@ -1,0 +1,266 @@
+// The real NetlinkHandle: rtnetlink over one NetlinkSocket bound to one network namespace.
+//
+// Why one request socket per handle and serialised calls: acks are matched by seq, and a batch
+// yields to the event loop between chunks; serialising keeps "apply then list" ordered and means
+// no two batches share the receive buffer's ack budget.
+//
+// Why notifications are read by a short timer on a non-blocking socket (and not a blocked read
+// on a worker thread): koffi's async calls run on the libuv threadpool (napi async work), so a
+// blocked recv pins one of its 4 threads per watch — each extra watch would slow fs and dns for
+// the whole agent, and four would deadlock them. A non-blocking drain every 25 ms on the main
+// thread costs one recv() that returns EAGAIN per tick (measured idle CPU in bench/netlink-watch.ts,
+// ≈0.1 %), adds at most one interval of latency (well inside the 1 s repair budget), behaves the
+// same under Bun, and an abort ends the watch at once (the sleep is abortable).
+//
+// The socket of a watch is opened when watch() is called, not when iteration starts, so a caller
+// can subscribe, then list, and miss nothing in between.
+import { closeSync } from 'node:fs';
+import { TwillError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { systemClock, type Clock } from '../retry.js';
+import * as C from './consts.js';
+import {
+  decodeAddr, decodeEvent, decodeLink, decodeNeigh, decodeNexthop, decodeRoute, describeChange, dumpAddrsRequest,
+  dumpLinksRequest, dumpNeighsRequest, dumpNexthopsRequest, dumpRoutesRequest, encodeChange, getLinkRequest,
+  getNexthopRequest, GROUPS, linkNeedsIndex, routeMatches, routeOif,
+} from './codec.js';
+import { NetlinkSocket, openNetns } from './socket.js';
+import type {
+  Addr, Family, Link, Neigh, NeighFilter, NetlinkHandle, Nexthop, NlChange, NlEvent, NlEventGroup, NlResult, Route,
+  RouteFilter,
+} from './types.js';
+import { errnoCode, NlWriter, type NlMsg } from './wire.js';
+
+export interface HandleOptions {
+  /** Bind to this netns (a path such as /var/run/netns/x); default: the caller's. */
+  netnsPath?: string;
+  logger?: Logger;
+  /** Notification drain interval of watch(), ms (default 25, max 50). */
+  watchIntervalMs?: number;
+  clock?: Clock;
+}
+
+/** "Already gone" for a delete. */
+const GONE = new Set([C.ENOENT, C.ESRCH, C.ENODEV, C.EADDRNOTAVAIL]);
+const DUMP_RETRIES = 5;
+
+class RtnlHandle implements NetlinkHandle {
+  readonly netns: string;
+  private readonly sock: NetlinkSocket;
+  private readonly nsFd: number | undefined;
+  private readonly log: Logger | undefined;
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  private readonly closing = new AbortController();
+  private tail: Promise<unknown> = Promise.resolve();
+  private nexthops: boolean | undefined;
+
+  constructor(opts: HandleOptions) {
+    this.netns = opts.netnsPath ?? 'host';
+    this.log = opts.logger;
+    this.clock = opts.clock ?? systemClock;
+    this.intervalMs = Math.min(50, Math.max(1, opts.watchIntervalMs ?? 25));
+    // Keep the namespace open: watch sockets bind to the very same netns even if the path is
+    // re-mounted or removed later.
+    this.nsFd = opts.netnsPath === undefined ? undefined : openNetns(opts.netnsPath);
+    try {
+      this.sock = NetlinkSocket.open(this.nsFd === undefined ? {} : { netnsFd: this.nsFd });
+    } catch (err) {
+      if (this.nsFd !== undefined) closeNs(this.nsFd);
+      throw err;
+    }
+  }
+
+  /** Runs `fn` after every earlier call on this handle has finished. */
+  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.tail.then(() => {
+      if (this.sock.closed) throw new TwillError('NETLINK', `netlink handle for ${this.netns} is closed`);
+      return fn();
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private dump<T>(build: (w: NlWriter) => void, decode: (m: NlMsg) => T | undefined, what: string): T[] {
+    for (let attempt = 1; ; attempt++) {
+      const w = new NlWriter(128);
+      build(w);
+      const out: T[] = [];
+      const { interrupted } = this.sock.dump(w, (m) => {
+        const v = decode(m);
+        if (v !== undefined) out.push(v);
+      });
+      if (!interrupted) return out;
+      if (attempt >= DUMP_RETRIES) {
+        throw new TwillError('NETLINK', `${what} dump in ${this.netns} was interrupted ${attempt} times by concurrent changes`, { errno: C.EINTR });
+      }
+    }
+  }
+
+  listLinks(): Promise<Link[]> {
+    return this.serial(() => this.dump((w) => dumpLinksRequest(w), (m) => decodeLink(m.data), 'link'));
+  }
+
+  listAddrs(family?: Family): Promise<Addr[]> {
+    return this.serial(() => this.dump((w) => dumpAddrsRequest(w, family), (m) => {
+      const a = decodeAddr(m.data);
+      return a && (family === undefined || a.family === family) ? a : undefined;
+    }, 'address'));
+  }
+
+  listRoutes(filter: RouteFilter = {}): Promise<Route[]> {
+    return this.serial(() => {
+      try {
+        return this.dump((w) => dumpRoutesRequest(w, filter), (m) => {
+          const r = decodeRoute(m.data);
+          return r && routeMatches(r, filter, r.nhid !== undefined ? routeOif(m.data) : undefined) ? r : undefined;
+        }, 'route');
+      } catch (err) {
+        if (err instanceof TwillError && err.errno === C.ENOENT) return []; // the table does not exist
+        throw err;
+      }
+    });
+  }
+
+  listNexthops(): Promise<Nexthop[]> {
+    return this.serial(() => {
+      try {
+        return this.dump((w) => dumpNexthopsRequest(w), (m) => decodeNexthop(m.data), 'nexthop');
+      } catch (err) {
+        if (err instanceof TwillError && err.errno === C.EOPNOTSUPP) return [];
+        throw err;
+      }
+    });
+  }
+
+  listNeighs(filter: NeighFilter): Promise<Neigh[]> {
+    return this.serial(() => this.dump((w) => dumpNeighsRequest(w, filter), (m) => {
+      const n = decodeNeigh(m.data);
+      return n && n.family === filter.family && (filter.ifindex === undefined || n.ifindex === filter.ifindex) ? n : undefined;
+    }, 'neighbour'));
+  }
+
+  supportsNexthops(): Promise<boolean> {
+    return this.serial(async () => {
+      if (this.nexthops === undefined) {
+        const w = new NlWriter(64);
+        getNexthopRequest(w, 0xffffffff);
+        const [ack] = await this.sock.transact(w);
+        this.nexthops = ack !== undefined && (ack.errno === 0 || ack.errno === C.ENOENT);
+        this.log?.debug({ netns: this.netns, errno: ack?.errno, supported: this.nexthops }, 'nexthop objects probe');
+      }
+      return this.nexthops;
+    });
+  }
+
+  /** ifindex of a link by name (undefined when absent). */
+  private async resolveIndex(name: string): Promise<number | undefined> {
+    const w = new NlWriter(64);
+    getLinkRequest(w, name);
+    let index: number | undefined;
+    await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) index = decodeLink(m.data)?.index; });
+    return index;
+  }
+
+  apply(changes: readonly NlChange[]): Promise<NlResult[]> {
+    return this.serial(() => this.applyNow(changes));
+  }
+
+  private async applyNow(changes: readonly NlChange[]): Promise<NlResult[]> {
+    const results: (NlResult | undefined)[] = new Array<NlResult | undefined>(changes.length);
+    const w = new NlWriter(Math.min(1 << 21, Math.max(4096, changes.length * 96)));
+    let owners: number[] = [];
+    const flush = async () => {
+      if (w.starts.length === 0) return;
+      const acks = await this.sock.transact(w);
+      for (let k = 0; k < acks.length; k++) {
+        const i = owners[k]!;
+        const ack = acks[k]!;
+        if (ack.errno === 0 || results[i]) continue;
+        const c = changes[i]!;
+        if (c.verb === 'delete' && GONE.has(ack.errno)) continue;
+        results[i] = this.failure(c, ack.errno, ack.extack);
+      }
+      w.reset();
+      owners = [];
+    };
+    for (let i = 0; i < changes.length; i++) {
+      let c = changes[i]!;
+      const o = c.object;
+      if (o.kind === 'link' && linkNeedsIndex(c.verb, o)) {
+        await flush();
+        const index = await this.resolveIndex(o.name);
+        if (index === undefined) { results[i] = this.failure(c, C.ENODEV, `no link named ${o.name}`); continue; }
+        c = { verb: c.verb, object: { ...o, index } };
+      }
+      const mark = w.off;
+      const markMsgs = w.starts.length;
+      try {
+        const n = encodeChange(w, c);
+        for (let k = 0; k < n; k++) owners.push(i);
+      } catch (err) {
+        w.off = mark;
+        w.starts.length = markMsgs;
+        results[i] = this.failure(c, C.EINVAL, (err as Error).message);
+      }
+    }
+    await flush();
+    const ok: NlResult = { ok: true };
+    const out = Array.from(results, (r) => r ?? ok);
+    const failed = out.filter((r) => !r.ok).length;
+    if (failed) this.log?.debug({ netns: this.netns, changes: changes.length, failed }, 'netlink batch had failures');
+    return out;
+  }
+
+  private failure(c: NlChange, errno: number, detail?: string): NlResult {
+    const code = errnoCode(errno);
+    return { ok: false, errno, code, message: `${describeChange(c)} in ${this.netns}: ${code}${detail ? `: ${detail}` : ''}` };
+  }
+
+  watch(groups: readonly NlEventGroup[], signal: AbortSignal): AsyncIterable<NlEvent> {
+    const nums = [...new Set(groups.flatMap((g) => GROUPS[g]))];
+    if (nums.length === 0) throw new TwillError('NETLINK', 'watch needs at least one group');
+    const sock = NetlinkSocket.open(this.nsFd === undefined ? { groups: nums } : { netnsFd: this.nsFd, groups: nums });
+    const stop = AbortSignal.any([signal, this.closing.signal]);
+    // Closing on abort is safe at any point: all socket calls are synchronous on this thread.
+    stop.addEventListener('abort', () => sock.close(), { once: true });
+    const iterate = async function* (this: RtnlHandle): AsyncGenerator<NlEvent> {
+      try {
+        while (!stop.aborted && !sock.closed) {
+          const events: NlEvent[] = [];
+          const { count, overflow } = sock.readNotifications((m) => {
+            const e = decodeEvent(m);
+            if (e) events.push(e);
+          }, 512);
+          for (const e of events) yield e;
+          if (overflow) {
+            this.log?.warn({ netns: this.netns }, 'netlink notifications overflowed; consumer must resync');
+            yield { type: 'overflow' };
+          }
+          if (count === 0) {
+            try { await this.clock.sleep(this.intervalMs, stop); } catch { return; }
+          }
+        }
+      } finally {
+        sock.close();
+      }
+    };
+    if (stop.aborted) sock.close();
+    return { [Symbol.asyncIterator]: () => iterate.call(this) };
+  }
+
+  close(): void {
+    this.closing.abort();
+    this.sock.close();
+    if (this.nsFd !== undefined) closeNs(this.nsFd);
+  }
+}
+
+function closeNs(fd: number): void {
+  try { closeSync(fd); } catch { /* already closed */ }
+}
+
+/** Opens a handle bound to `opts.netnsPath` (or the caller's netns). Synchronous. */
+export function openHandle(opts: HandleOptions = {}): NetlinkHandle {
+  return new RtnlHandle(opts);
+}
