@@ -1,0 +1,109 @@
+// Node object → Lease, pure. The subnet is the node's spec.podCIDR(s), assigned by
+// kube-controller-manager; the rest comes from the annotations the node's agent published.
+// A node without `<prefix>/kube-subnet-manager=true` is not ours (no agent yet, or another
+// network plugin) and is ignored; a node that has it but cannot be decoded is 'invalid' with a
+// reason naming the field and value, so the agent can log and count it without programming it.
+// Syntax only: whether the subnet lies in the cluster network or the MAC is unicast is the
+// agent's peer validation, as in etcd mode.
+import type { Lease, LeaseAttrs } from './types.js';
+import type { AnnotationKeys, Annotations } from './kube-annotations.js';
+import { formatPrefix, parsePrefix } from '../ip/prefix.js';
+import { formatIp, tryParseIp } from '../ip/addr.js';
+import { canonicalMac } from '../ip/mac.js';
+import { TwillError } from '../errors.js';
+
+/** The parts of a Node we read (V1Node and plain watch JSON both fit). */
+export interface NodeLike {
+  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+}
+
+export interface PodCidrs { v4?: string; v6?: string }
+
+/**
+ * spec.podCIDRs (or the older single spec.podCIDR): at most one IPv4 and one IPv6 prefix.
+ * Throws CONFIG_INVALID naming the field and value.
+ */
+export function podCidrs(node: NodeLike): PodCidrs {
+  const list = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  const field = node.spec?.podCIDRs?.length ? 'spec.podCIDRs' : 'spec.podCIDR';
+  if (list.length > 2) throw new TwillError('CONFIG_INVALID', `${field}: ${JSON.stringify(list)} is invalid: at most one IPv4 and one IPv6 prefix`, { field, value: list, rule: 'at most one IPv4 and one IPv6 prefix' });
+  const out: PodCidrs = {};
+  list.forEach((s, i) => {
+    const p = parsePrefix(s, { field: list.length > 1 || field === 'spec.podCIDRs' ? `${field}[${i}]` : field });
+    const key = p.family === 4 ? 'v4' : 'v6';
+    if (out[key] !== undefined) throw new TwillError('CONFIG_INVALID', `${field}: ${JSON.stringify(list)} is invalid: two IPv${p.family} prefixes`, { field, value: list, rule: 'at most one IPv4 and one IPv6 prefix' });
+    out[key] = formatPrefix(p);
+  });
+  return out;
+}
+
+export type NodeLease =
+  | { kind: 'ignored' }
+  | { kind: 'invalid'; reason: string }
+  | { kind: 'lease'; lease: Lease };
+
+type Result<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function backendData(a: Annotations, key: string): Result<{ VNI: number; VtepMAC: string }> {
+  const raw = a[key];
+  if (raw === undefined) return { ok: false, reason: `annotation ${key} is missing` };
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch { return { ok: false, reason: `annotation ${key}: ${JSON.stringify(raw)} is not JSON` }; }
+  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const vni = o['VNI'] ?? o['vni'];
+  if (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 0 || vni > 16_777_215) {
+    return { ok: false, reason: `annotation ${key}: VNI ${JSON.stringify(vni) ?? 'missing'} is not an integer 0..16777215` };
+  }
+  const mac = o['VtepMAC'] ?? o['vtepMAC'];
+  const canon = typeof mac === 'string' ? canonicalMac(mac) : undefined;
+  if (!canon) return { ok: false, reason: `annotation ${key}: VtepMAC ${JSON.stringify(mac) ?? 'missing'} is not a MAC address` };
+  return { ok: true, value: { VNI: vni, VtepMAC: canon } };
+}
+
+function ip(a: Annotations, key: string, family: 4 | 6): Result<string> {
+  const raw = a[key];
+  const p = raw === undefined ? undefined : tryParseIp(raw);
+  if (!p || p.family !== family) return { ok: false, reason: `annotation ${key}: ${JSON.stringify(raw) ?? 'missing'} is not an IPv${family} address` };
+  return { ok: true, value: formatIp(p) };
+}
+
+/** Decodes a Node into a peer lease (key = node name). */
+export function nodeLease(node: NodeLike, keys: AnnotationKeys): NodeLease {
+  const a = node.metadata?.annotations ?? {};
+  if (a[keys.kubeSubnetManager] !== 'true') return { kind: 'ignored' };
+  const name = node.metadata?.name ?? '';
+  let cidrs: PodCidrs;
+  try { cidrs = podCidrs(node); } catch (err) { return { kind: 'invalid', reason: (err as Error).message }; }
+  const backendType = a[keys.backendType];
+  if (!backendType) return { kind: 'invalid', reason: `annotation ${keys.backendType} is missing` };
+  const hasV6 = cidrs.v6 !== undefined && a[keys.publicIPv6] !== undefined;
+  if (cidrs.v4 === undefined && !hasV6) return { kind: 'invalid', reason: 'spec.podCIDR is empty (no pod CIDR assigned) or has no published address for its family' };
+  const attrs: LeaseAttrs = { publicIP: '', publicIPv6: null, backendType, backendData: { VNI: 0, VtepMAC: '' }, backendV6Data: null };
+  if (cidrs.v4 !== undefined) {
+    const pip = ip(a, keys.publicIP, 4);
+    if (!pip.ok) return { kind: 'invalid', reason: pip.reason };
+    const bd = backendData(a, keys.backendData);
+    if (!bd.ok) return { kind: 'invalid', reason: bd.reason };
+    attrs.publicIP = pip.value;
+    attrs.backendData = bd.value;
+  }
+  if (hasV6) {
+    const pip6 = ip(a, keys.publicIPv6, 6);
+    if (!pip6.ok) return { kind: 'invalid', reason: pip6.reason };
+    const bd6 = backendData(a, keys.backendV6Data);
+    if (!bd6.ok) return { kind: 'invalid', reason: bd6.reason };
+    attrs.publicIPv6 = pip6.value;
+    attrs.backendV6Data = bd6.value;
+    if (cidrs.v4 === undefined) attrs.backendData = bd6.value;
+  }
+  const lease: Lease = { subnet: cidrs.v4 ?? '', attrs, expiration: null, key: name };
+  if (hasV6) lease.ipv6Subnet = cidrs.v6!;
+  return { kind: 'lease', lease };
+}
+
+/** The VTEP MAC in our own backend-data annotation (to keep it across restarts), if well-formed. */
+export function publishedVtepMac(node: NodeLike, keys: AnnotationKeys, family: 4 | 6 = 4): string | undefined {
+  const r = backendData(node.metadata?.annotations ?? {}, family === 4 ? keys.backendData : keys.backendV6Data);
+  return r.ok ? r.value.VtepMAC : undefined;
+}
