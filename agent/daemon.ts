@@ -21,7 +21,7 @@ import { startHttpServer, type HttpServer } from './http.js';
 import { createTrafficRules } from './traffic/index.js';
 import type { TrafficRules, TrafficSpec } from './traffic/types.js';
 import { selectInterface, type ExternalInterface } from './iface.js';
-import { createSubnetManager } from './subnet-manager.js';
+import { createSubnetManager, type SubnetManagerHandle } from './subnet-manager.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { PeerTable } from './peers.js';
 import { Reconciler } from './reconcile/loop.js';
@@ -33,6 +33,10 @@ export interface DaemonDeps {
   logger: Logger;
   clock?: Clock;
   signal: AbortSignal;
+  /** Injected I/O for unit tests (memory kernel, memory store, fake rules); real ones otherwise. */
+  handle?: NetlinkHandle;
+  subnetManager?: SubnetManagerHandle;
+  traffic?: TrafficRules;
 }
 
 const STORE_PROBE_MS = 5_000;
@@ -61,8 +65,11 @@ export class Daemon {
   private lastLoop = Date.now();
   private problems = new Map<string, string>();
   private fatal: ((err: unknown) => void) | undefined;
+  private readonly deps: DaemonDeps;
 
   constructor(o: AgentOptions, deps: DaemonDeps) {
+    this.deps = deps;
+    this.traffic = deps.traffic;
     this.o = o;
     this.log = deps.logger;
     this.clock = deps.clock ?? systemClock;
@@ -86,8 +93,9 @@ export class Daemon {
     } finally {
       this.inner.abort();
       await this.http?.close().catch(() => undefined);
-      await this.sm?.close().catch(() => undefined);
-      this.handle?.close();
+      // Close only what we opened; injected I/O belongs to the caller.
+      if (!this.deps.subnetManager) await this.sm?.close().catch(() => undefined);
+      if (!this.deps.handle) this.handle?.close();
     }
   }
 
@@ -103,14 +111,14 @@ export class Daemon {
   }
 
   private async start(signal: AbortSignal): Promise<void> {
-    this.handle = openHandle({ logger: this.log });
+    this.handle = this.deps.handle ?? openHandle({ logger: this.log });
     this.ext = await retry(() => selectInterface(this.handle, this.o), {
       clock: this.clock, signal, backoff: new Backoff({ initialMs: 1000, maxMs: 15_000 }),
       onError: (err) => { if (isTwillError(err, 'CONFIG_INVALID')) return false; this.problem('interface', errorMessage(err)); },
     });
     this.problem('interface', undefined);
     this.log.info({ iface: this.ext.name, ip: this.ext.ip, publicIP: this.ext.publicIP, mtu: this.ext.mtu }, 'underlay interface selected');
-    const smh = await createSubnetManager(this.o, this.log, this.clock, this.status.node, signal);
+    const smh = this.deps.subnetManager ?? await createSubnetManager(this.o, this.log, this.clock, this.status.node, signal);
     this.status.node = smh.nodeName;
     this.sm = smh.sm;
     this.cfg = await retry(() => this.sm.getNetworkConfig(signal), {

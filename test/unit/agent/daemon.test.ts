@@ -1,0 +1,186 @@
+// The whole daemon against the in-memory kernel and the in-memory lease store: start-up,
+// lease events, repair of kernel entries deleted by someone else, device recreation, removal
+// of stale entries left from before a restart, and bad peer leases never reaching the kernel.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../../agent/daemon.js';
+import { parseOptions } from '../../../agent/options.js';
+import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js';
+import { MemoryKernel } from '../../../lib/netlink/memory.js';
+import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
+import { RTPROT_TWILL, NUD_PERMANENT } from '../../../lib/netlink/types.js';
+import { silentLogger } from '../../../lib/log.js';
+
+const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
+const mac = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
+const peerAttrs = (n: number) => ({ publicIP: `192.0.2.${n}`, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac(n) } });
+
+class FakeTraffic implements TrafficRules {
+  readonly backend = 'nftables' as const;
+  specs: TrafficSpec[] = [];
+  async ensure(spec: TrafficSpec) { this.specs.push(spec); }
+  async check(spec: TrafficSpec) { return JSON.stringify(this.specs.at(-1)) === JSON.stringify(spec); }
+  async remove() { this.specs = []; }
+}
+
+interface Rig { k: MemoryKernel; sm: MemorySubnetManager; d: Daemon; traffic: FakeTraffic; dir: string; stop: () => Promise<void> }
+const rigs: Rig[] = [];
+afterEach(async () => { for (const r of rigs.splice(0)) await r.stop(); });
+
+function kernelWithUplink(): MemoryKernel {
+  const k = new MemoryKernel();
+  k.external([{ verb: 'create', object: { kind: 'link', name: 'uplink', type: 'bridge', mtu: 1500, up: true } }]);
+  const up = 2;
+  k.external([{ verb: 'replace', object: { kind: 'addr', ifindex: up, family: 4, address: '192.0.2.1', prefixLen: 24 } }]);
+  return k;
+}
+
+async function start(opts: { k?: MemoryKernel; sm?: MemorySubnetManager; dir?: string; args?: string[] } = {}): Promise<Rig> {
+  const k = opts.k ?? kernelWithUplink();
+  const sm = opts.sm ?? new MemorySubnetManager({ config: NETCONF });
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'twill-daemon-'));
+  const traffic = new FakeTraffic();
+  const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'), '--healthz-port', '0', ...(opts.args ?? [])], {});
+  const ctl = new AbortController();
+  const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic, subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
+  const done = d.run();
+  const rig: Rig = { k, sm, d, traffic, dir, stop: async () => { ctl.abort(); await done.catch(() => undefined); if (!opts.dir) rmSync(dir, { recursive: true, force: true }); } };
+  rigs.push(rig);
+  await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
+  return rig;
+}
+
+const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
+async function peerState(k: MemoryKernel, subnet: string) {
+  const d = await dev(k);
+  const gw = subnet.replace(/\/\d+$/, '');
+  return {
+    route: (await k.listRoutes({ protocol: RTPROT_TWILL })).find((r) => r.dst === subnet),
+    arp: (await k.listNeighs({ family: 4, ifindex: d?.index })).find((n) => n.ip === gw),
+    fdb: (await k.listNeighs({ family: 'bridge', ifindex: d?.index })),
+    nexthops: await k.listNexthops(),
+  };
+}
+
+describe('Daemon (memory kernel + memory store)', () => {
+  it('creates the device, programs every peer and writes subnet.env', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const { k, d, dir, traffic } = await start({ sm });
+    const link = await dev(k);
+    expect(link).toMatchObject({ type: 'vxlan', mtu: 1450, up: true, vxlan: { vni: 1, port: 8472, local: '192.0.2.1', learning: false } });
+    const p = await peerState(k, '10.244.5.0/24');
+    expect(p.route).toMatchObject({ nhid: expect.any(Number), protocol: RTPROT_TWILL });
+    expect(p.arp).toMatchObject({ mac: mac(5), state: NUD_PERMANENT });
+    expect(p.fdb).toEqual([expect.objectContaining({ mac: mac(5), ip: '192.0.2.5' })]);
+    expect(p.nexthops).toEqual([expect.objectContaining({ gateway: '10.244.5.0', onlink: true, ifindex: link!.index })]);
+    const subnet = d.status.lease.subnet!;
+    const env = readFileSync(join(dir, 'subnet.env'), 'utf8');
+    expect(env).toContain('FLANNEL_NETWORK=10.244.0.0/16\n');
+    expect(env).toContain(`FLANNEL_SUBNET=${subnet.replace('.0/24', '.1/24')}\n`);
+    expect(env).toContain('FLANNEL_MTU=1450\n');
+    expect(env).toContain('FLANNEL_IPMASQ=false\n');
+    expect(traffic.specs.at(-1)).toEqual({ network: '10.244.0.0/16', subnet, masquerade: false });
+    expect(d.snapshot().peers).toEqual([expect.objectContaining({ subnet: '10.244.5.0/24', state: 'programmed' })]);
+  });
+
+  it('follows peers joining and leaving', async () => {
+    const { k, sm } = await start();
+    sm.putLease({ subnet: '10.244.7.0/24', attrs: peerAttrs(7) });
+    await vi.waitFor(async () => expect((await peerState(k, '10.244.7.0/24')).route).toBeDefined(), { timeout: 2000, interval: 10 });
+    sm.removeLease('10.244.7.0/24');
+    await vi.waitFor(async () => {
+      const p = await peerState(k, '10.244.7.0/24');
+      expect([p.route, p.arp, p.fdb.length, p.nexthops.length]).toEqual([undefined, undefined, 0, 0]);
+    }, { timeout: 2000, interval: 10 });
+  });
+
+  it('repairs entries someone else deletes, and counts the repairs', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const { k, d } = await start({ sm });
+    const before = await peerState(k, '10.244.5.0/24');
+    k.remove({ kind: 'route', ...before.route! });
+    k.remove({ kind: 'neigh', ...before.arp! });
+    k.remove({ kind: 'neigh', ...before.fdb[0]! });
+    await vi.waitFor(async () => {
+      const p = await peerState(k, '10.244.5.0/24');
+      expect(p.route && p.arp && p.fdb.length).toBeTruthy();
+    }, { timeout: 1000, interval: 10 });
+    expect(d.status.repairs).toMatchObject({ route: 1, arp: 1, fdb: 1 });
+  });
+
+  it('recreates a deleted device and replays every peer', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const { k, d } = await start({ sm });
+    const old = await dev(k);
+    k.remove({ kind: 'link', name: 'twill.1', index: old!.index });
+    await vi.waitFor(async () => {
+      const link = await dev(k);
+      expect(link && link.index !== old!.index && link.mac === old!.mac).toBe(true);
+      expect((await peerState(k, '10.244.5.0/24')).route).toBeDefined();
+    }, { timeout: 1000, interval: 10 });
+    expect(d.status.repairs.device).toBe(1);
+  });
+
+  it('removes owned entries nobody wants at start (peers that left while it was down), keeps foreign ones', async () => {
+    const k = kernelWithUplink();
+    const dir = mkdtempSync(join(tmpdir(), 'twill-daemon-'));
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    sm.putLease({ subnet: '10.244.6.0/24', attrs: peerAttrs(6) });
+    const first = await start({ k, sm, dir });
+    await first.stop();
+    rigs.splice(rigs.indexOf(first), 1);
+    sm.removeLease('10.244.6.0/24');
+    k.external([{ verb: 'create', object: { kind: 'route', family: 4, dst: '198.51.100.0/24', ifindex: 2, protocol: 4 } }]);
+    await start({ k, sm, dir });
+    expect((await peerState(k, '10.244.6.0/24')).route).toBeUndefined();
+    expect((await peerState(k, '10.244.5.0/24')).route).toBeDefined();
+    expect((await k.listRoutes({})).some((r) => r.dst === '198.51.100.0/24')).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the same subnet and changes nothing in the kernel across a restart', async () => {
+    const k = kernelWithUplink();
+    const dir = mkdtempSync(join(tmpdir(), 'twill-daemon-'));
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const first = await start({ k, sm, dir });
+    const subnet = first.d.status.lease.subnet;
+    await first.stop();
+    rigs.splice(rigs.indexOf(first), 1);
+    const calls = k.applyCalls;
+    const second = await start({ k, sm, dir });
+    expect(second.d.status.lease.subnet).toBe(subnet);
+    expect(k.applyCalls).toBe(calls);   // not a single kernel change
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('never programs invalid peer leases, and reports them', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: { ...peerAttrs(5), publicIP: '224.0.0.5' } });
+    const { k, d } = await start({ sm });
+    expect((await peerState(k, '10.244.5.0/24')).route).toBeUndefined();
+    expect(d.snapshot().peers).toEqual([expect.objectContaining({ state: 'invalid', reason: expect.stringContaining('224.0.0.5') })]);
+  });
+
+  it('is not ready with a reason while the network config is missing, then recovers', async () => {
+    const sm = new MemorySubnetManager({});
+    const k = kernelWithUplink();
+    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-nc.env`), '--healthz-port', '0'], {});
+    const ctl = new AbortController();
+    const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
+    const done = d.run();
+    await vi.waitFor(() => expect(d.status.notReadyReasons.join('\n')).toMatch(/network config/), { timeout: 2000, interval: 10 });
+    expect(d.status.ready).toBe(false);
+    sm.setConfig(NETCONF);
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 20 });
+    ctl.abort();
+    await done;
+    rmSync(o.subnetFile, { force: true });
+  });
+});
