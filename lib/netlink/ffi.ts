@@ -29,6 +29,8 @@ export interface Libc {
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
   open(path: string, flags: number): number;
+  /** flock(2) — the CNI plugin's IPAM store lock (the same lock host-local takes). */
+  flock(fd: number, op: number): number;
   errno(): number;
 }
 
@@ -66,6 +68,7 @@ export function getLibc(): Libc {
     close: lib.func('int close(int fd)') as Libc['close'],
     setns: lib.func('int setns(int fd, int nstype)') as Libc['setns'],
     open: (path, flags) => openV(path, flags),
+    flock: lib.func('int flock(int fd, int op)') as Libc['flock'],
     errno: () => k.errno(),
   };
   return libc;
