@@ -1,0 +1,199 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCni } from '../../../cni/plugin.js';
+import { hostVethName } from '../../../cni/link/names.js';
+import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
+import { World, env } from './world.js';
+
+let w: World;
+beforeEach(() => { w = new World(); w.addNetns('/run/netns/p1'); });
+afterEach(() => w.cleanup());
+
+const run = (e: Record<string, string>, conf: unknown) => runCni(e, typeof conf === 'string' ? conf : JSON.stringify(conf), async () => w.deps());
+const records = () => (existsSync(join(w.dataDir, 'cbr0')) ? readdirSync(join(w.dataDir, 'cbr0')) : [])
+  .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip.')).sort();
+
+describe('ADD', () => {
+  it.each(SUPPORTED_VERSIONS)('returns a result shaped for %s', async (v) => {
+    const out = await run(env('ADD'), w.conf({ cniVersion: v }));
+    expect(out.code, out.stdout).toBe(0);
+    const r = JSON.parse(out.stdout);
+    expect(r.cniVersion).toBe(v);
+    expect(r.interfaces).toHaveLength(3);
+    expect(r.interfaces[2]).toMatchObject({ name: 'eth0', sandbox: '/run/netns/p1', mac: '0a:58:0a:f4:01:02' });
+    expect(r.ips[0]).toMatchObject({ address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 2 });
+    expect('version' in r.ips[0]).toBe(v.startsWith('0.'));
+    if (v.startsWith('0.')) expect(r.ips[0].version).toBe('4');
+    expect('mtu' in r.interfaces[2]).toBe(v === '1.1.0');
+    expect(r.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.244.1.1' }]);
+  });
+
+  it('wires bridge, veth, pod side and forwarding', async () => {
+    const out = await run(env('ADD'), w.conf({ dns: { nameservers: ['10.96.0.10'] } }));
+    expect(out.code, out.stdout).toBe(0);
+    expect(JSON.parse(out.stdout).dns).toEqual({ nameservers: ['10.96.0.10'] });
+    const br = w.host.linkByName('cni0')!;
+    expect(br).toMatchObject({ type: 'bridge', up: true, mtu: 1450, mac: '0a:58:0a:f4:01:01' });
+    expect(w.host.addrs().filter((a) => a.ifindex === br.index).map((a) => `${a.address}/${a.prefixLen}`)).toEqual(['10.244.1.1/24']);
+    const veth = w.host.linkByName(hostVethName('ctr1', 'eth0'))!;
+    expect(veth).toMatchObject({ master: br.index, up: true, mtu: 1450, hairpin: true });
+    const pod = w.pods.get('/run/netns/p1')!;
+    const eth0 = pod.linkByName('eth0')!;
+    expect(eth0).toMatchObject({ up: true, mtu: 1450 });
+    expect(pod.linkByName('lo')!.up).toBe(true);
+    expect(pod.addrs().map((a) => a.address)).toContain('10.244.1.2');
+    expect(pod.routes().some((r) => r.dst === '0.0.0.0/0' && r.gateway === '10.244.1.1')).toBe(true);
+    expect(w.sysctls.get('/proc/sys/net/ipv4/ip_forward')).toBe('1');
+    expect(readFileSync(join(w.dataDir, 'cbr0', '10.244.1.2'), 'utf8')).toBe('ctr1\r\neth0');
+    expect(readFileSync(join(w.dataDir, 'cbr0', 'last_reserved_ip.0'), 'utf8')).toBe('10.244.1.2');
+  });
+
+  it('routes only the cluster network when isDefaultGateway is false', async () => {
+    const out = await run(env('ADD'), w.conf({ isDefaultGateway: false }));
+    expect(JSON.parse(out.stdout).routes).toEqual([{ dst: '10.244.0.0/16', gw: '10.244.1.1' }]);
+  });
+
+  it('hands out addresses round robin and never the gateway', async () => {
+    const got: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      w.addNetns(`/run/netns/q${i}`);
+      const out = await run(env('ADD', { CNI_CONTAINERID: `c${i}`, CNI_NETNS: `/run/netns/q${i}` }), w.conf());
+      got.push(JSON.parse(out.stdout).ips[0].address);
+    }
+    await run(env('DEL', { CNI_CONTAINERID: 'c0', CNI_NETNS: '' }), w.conf());
+    w.addNetns('/run/netns/q9');
+    const out = await run(env('ADD', { CNI_CONTAINERID: 'c9', CNI_NETNS: '/run/netns/q9' }), w.conf());
+    expect(got).toEqual(['10.244.1.2/24', '10.244.1.3/24', '10.244.1.4/24', '10.244.1.5/24']);
+    expect(JSON.parse(out.stdout).ips[0].address).toBe('10.244.1.6/24');
+  });
+
+  it('allocates dual stack from both subnets', async () => {
+    writeFileSync(w.subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
+    const out = await run(env('ADD'), w.conf({ cniVersion: '0.4.0' }));
+    expect(out.code, out.stdout).toBe(0);
+    const r = JSON.parse(out.stdout);
+    expect(r.ips.map((i: { address: string; version: string }) => [i.version, i.address])).toEqual([['4', '10.244.1.2/24'], ['6', 'fd00:10:244:1::2/64']]);
+    expect(records()).toEqual(['10.244.1.2', 'fd00:10:244:1::2']);
+    expect(w.sysctls.get('/run/netns/p1:/proc/sys/net/ipv6/conf/eth0/accept_dad')).toBe('0');
+  });
+
+  it('fails without changing state when the interface exists, the netns is missing or the subnet is full', async () => {
+    w.pods.get('/run/netns/p1')!.external([{ verb: 'create', object: { kind: 'link', name: 'eth0', type: 'bridge' } }]);
+    let out = await run(env('ADD'), w.conf());
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 4, msg: expect.stringMatching(/CNI_IFNAME.*already exists/) });
+    out = await run(env('ADD', { CNI_NETNS: '/run/netns/nope' }), w.conf());
+    expect(JSON.parse(out.stdout).code).toBe(3);
+    expect(records()).toEqual([]);
+    writeFileSync(w.subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/30\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    w.addNetns('/run/netns/a');
+    w.addNetns('/run/netns/b');
+    expect((await run(env('ADD', { CNI_NETNS: '/run/netns/a', CNI_CONTAINERID: 'a' }), w.conf())).code).toBe(0);
+    out = await run(env('ADD', { CNI_NETNS: '/run/netns/b', CNI_CONTAINERID: 'b' }), w.conf());
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 100, msg: expect.stringMatching(/no free address in node subnet 10.244.1.0\/30/) });
+    expect(records()).toEqual(['10.244.1.2']);
+    expect(w.pods.get('/run/netns/b')!.linkByName('eth0')).toBeUndefined();
+  });
+
+  it('reports a missing subnet file as try-again-later and a garbled one as a decode error', async () => {
+    unlinkSync(w.subnetFile);
+    expect(JSON.parse((await run(env('ADD'), w.conf())).stdout)).toMatchObject({ code: 11 });
+    writeFileSync(w.subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=oops\n');
+    expect(JSON.parse((await run(env('ADD'), w.conf())).stdout)).toMatchObject({ code: 6, msg: expect.stringMatching(/FLANNEL_SUBNET/) });
+    expect(w.host.linkByName('cni0')).toBeUndefined();
+  });
+
+  it.each(['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'])('rolls back everything after a failure at %s', async (step) => {
+    w.failAt = step;
+    const out = await run(env('ADD'), w.conf());
+    expect(out.code).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 999, msg: expect.stringContaining(step) });
+    expect(records()).toEqual([]);
+    expect(w.host.linkByName(hostVethName('ctr1', 'eth0'))).toBeUndefined();
+    expect(w.pods.get('/run/netns/p1')!.linkByName('eth0')).toBeUndefined();
+  });
+
+  it('rolls back when the kernel refuses the pod address', async () => {
+    w.pods.get('/run/netns/p1')!.failNext((c) => c.object.kind === 'addr', 22);
+    const out = await run(env('ADD'), w.conf());
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 102, msg: expect.stringMatching(/addr 10.244.1.2\/24.*EINVAL/) });
+    expect(records()).toEqual([]);
+    expect(w.host.linkByName(hostVethName('ctr1', 'eth0'))).toBeUndefined();
+  });
+});
+
+describe('DEL, CHECK, GC, STATUS', () => {
+  async function add(id = 'ctr1', ns = '/run/netns/p1', extra: Record<string, unknown> = {}) {
+    if (!w.pods.has(ns)) w.addNetns(ns);
+    const out = await run(env('ADD', { CNI_CONTAINERID: id, CNI_NETNS: ns }), w.conf(extra));
+    expect(out.code, out.stdout).toBe(0);
+    return JSON.parse(out.stdout) as Record<string, unknown>;
+  }
+
+  it('DEL is idempotent and works with an empty CNI_NETNS', async () => {
+    await add();
+    expect(await run(env('DEL', { CNI_NETNS: '' }), w.conf())).toEqual({ code: 0, stdout: '' });
+    expect(records()).toEqual([]);
+    expect(w.host.linkByName(hostVethName('ctr1', 'eth0'))).toBeUndefined();
+    expect(w.pods.get('/run/netns/p1')!.linkByName('eth0')).toBeUndefined();
+    expect((await run(env('DEL'), w.conf())).code).toBe(0);
+    unlinkSync(w.subnetFile);
+    expect((await run(env('DEL', { CNI_NETNS: '/run/netns/gone' }), w.conf())).code).toBe(0);
+  });
+
+  it('DEL releases host-local legacy records (container ID only)', async () => {
+    await add();
+    writeFileSync(join(w.dataDir, 'cbr0', '10.244.1.50'), 'ctr1');
+    writeFileSync(join(w.dataDir, 'cbr0', '10.244.1.51'), 'other\r\neth0');
+    await run(env('DEL'), w.conf());
+    expect(records()).toEqual(['10.244.1.51']);
+  });
+
+  it('CHECK passes after ADD and names the drift otherwise', async () => {
+    const prev = await add();
+    const check = async () => JSON.parse((await run(env('CHECK'), w.conf({ prevResult: prev }))).stdout || '{}');
+    expect(await check()).toEqual({});
+    const pod = w.pods.get('/run/netns/p1')!;
+    pod.remove({ kind: 'route', family: 4, dst: '0.0.0.0/0', gateway: '10.244.1.1', protocol: 3 });
+    expect(await check()).toMatchObject({ code: 101, msg: expect.stringMatching(/route 0.0.0.0\/0 via 10.244.1.1 is missing/) });
+    pod.external([{ verb: 'replace', object: { kind: 'route', family: 4, dst: '0.0.0.0/0', gateway: '10.244.1.1', ifindex: pod.linkByName('eth0')!.index, protocol: 3 } }]);
+    expect(await check()).toEqual({});
+    unlinkSync(join(w.dataDir, 'cbr0', '10.244.1.2'));
+    expect(await check()).toMatchObject({ code: 101, msg: expect.stringMatching(/IPAM record for 10.244.1.2/) });
+  });
+
+  it('CHECK needs prevResult and 0.4.0+; GC and STATUS need 1.1.0', async () => {
+    expect(JSON.parse((await run(env('CHECK'), w.conf())).stdout).code).toBe(7);
+    expect(JSON.parse((await run(env('CHECK'), w.conf({ cniVersion: '0.3.1', prevResult: {} }))).stdout).code).toBe(1);
+    expect(JSON.parse((await run(env('GC'), w.conf({ cniVersion: '1.0.0', 'cni.dev/valid-attachments': [] }))).stdout).code).toBe(1);
+    expect(JSON.parse((await run(env('STATUS'), w.conf({ cniVersion: '1.0.0' }))).stdout).code).toBe(1);
+    expect(JSON.parse((await run(env('GC'), w.conf())).stdout).code).toBe(7);
+  });
+
+  it('GC releases stale records and orphan veths, never a valid one', async () => {
+    await add('keep', '/run/netns/k');
+    await add('drop', '/run/netns/d');
+    writeFileSync(join(w.dataDir, 'cbr0', '10.244.1.77'), '');
+    const valid = [{ containerID: 'keep', ifname: 'eth0' }];
+    const out = await run({ CNI_COMMAND: 'GC', CNI_PATH: '/x' }, w.conf({ 'cni.dev/valid-attachments': valid }));
+    expect(out).toEqual({ code: 0, stdout: '' });
+    expect(records()).toEqual(['10.244.1.2']);
+    expect(w.host.linkByName(hostVethName('keep', 'eth0'))).toBeDefined();
+    expect(w.host.linkByName(hostVethName('drop', 'eth0'))).toBeUndefined();
+  });
+
+  it('STATUS is 0 when ready, 50 without subnet file or free address', async () => {
+    expect(await run({ CNI_COMMAND: 'STATUS' }, w.conf())).toEqual({ code: 0, stdout: '' });
+    writeFileSync(w.subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/30\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    await add();
+    expect(JSON.parse((await run({ CNI_COMMAND: 'STATUS' }, w.conf())).stdout)).toMatchObject({ code: 50, msg: expect.stringMatching(/no free address/) });
+    unlinkSync(w.subnetFile);
+    expect(JSON.parse((await run({ CNI_COMMAND: 'STATUS' }, w.conf())).stdout)).toMatchObject({ code: 50, msg: expect.stringMatching(/does not exist/) });
+  });
+
+  it('VERSION answers with the supported versions', async () => {
+    const out = await run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}');
+    expect(JSON.parse(out.stdout)).toEqual({ cniVersion: '0.4.0', supportedVersions: [...SUPPORTED_VERSIONS] });
+    expect(JSON.parse((await run({ CNI_COMMAND: 'VERSION' }, '')).stdout).cniVersion).toBe('1.1.0');
+  });
+});
