@@ -53,6 +53,7 @@ export function buildKubeConfig(o: KubeConnectOptions): KubeConfig {
       throw new TwillError('CONFIG_INVALID', '--kube-subnet-mgr: no API server to talk to: pass --kube-api-url or --kubeconfig-file, or run in a pod (KUBERNETES_SERVICE_HOST/PORT are unset)', { field: '--kube-api-url', value: '', rule: 'required outside a pod' });
     }
     kc.loadFromCluster(prefix);
+    overrideServer(kc, inClusterUrl(env.KUBERNETES_SERVICE_HOST, env.KUBERNETES_SERVICE_PORT));
   }
   return kc;
 }
@@ -65,6 +66,12 @@ function validateUrl(url: string): void {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new TwillError('CONFIG_INVALID', `--kube-api-url: ${JSON.stringify(url)} is invalid: must be an http(s) URL`, { field: '--kube-api-url', value: url, rule: 'must be an http(s) URL' });
   }
+}
+
+/** The API server as a pod sees it (client-node's rule, but from the env we were given). */
+function inClusterUrl(host: string, port: string): string {
+  const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 const isPlainHttp = (url: string): boolean => url.startsWith('http://');

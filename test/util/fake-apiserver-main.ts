@@ -125,17 +125,21 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown(0));
   out({ event: 'listening', url: s.url });
   const rl = createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
+  // One command at a time, so replies come back in request order.
+  let chain = Promise.resolve();
+  const handle = async (line: string): Promise<void> => {
     if (line.trim() === '') return;
     let c: Cmd;
     try { c = JSON.parse(line) as Cmd; } catch (err) { out({ id: null, ok: false, error: `invalid JSON: ${(err as Error).message}` }); return; }
-    if (c.cmd === 'shutdown') { out({ id: c.id ?? null, ok: true, result: null }); void shutdown(0); return; }
-    run(s, c).then(
-      (result) => out({ id: c.id ?? null, ok: true, result }),
-      (err: unknown) => out({ id: c.id ?? null, ok: false, error: (err as Error).message }),
-    );
-  });
-  rl.on('close', () => void shutdown(0));
+    if (c.cmd === 'shutdown') { out({ id: c.id ?? null, ok: true, result: null }); await shutdown(0); return; }
+    try {
+      out({ id: c.id ?? null, ok: true, result: await run(s, c) });
+    } catch (err) {
+      out({ id: c.id ?? null, ok: false, error: (err as Error).message });
+    }
+  };
+  rl.on('line', (line) => { chain = chain.then(() => handle(line)); });
+  rl.on('close', () => { chain = chain.then(() => shutdown(0)); });
 }
 
 main().catch((err: unknown) => {
