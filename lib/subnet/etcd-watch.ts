@@ -1,0 +1,145 @@
+// The etcd lease watch: list `<prefix>/subnets/` (→ snapshot), watch from the list revision + 1
+// (→ added/removed/invalid), and on ANY interruption — stream error, end, a cancel (a watch on
+// a compacted revision is cancelled with an empty reason), a failed TTL lookup — back off and
+// start over with a fresh list. Relisting is the only recovery path: it cannot miss an event
+// and needs no reasoning about what a broken stream may have dropped. It runs until the
+// signal aborts.
+//
+// We use the raw gRPC watch stream, not etcd3's WatchManager: one stream per attempt whose
+// every failure surfaces here, instead of a manager that reconnects behind our back.
+import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
+import type { Lease, LeaseEvent } from './types.js';
+import type { Logger } from '../log.js';
+import { Backoff, type Clock } from '../retry.js';
+import { errorMessage } from '../errors.js';
+import { decodeLease, type DecodeResult } from '../lease/codec.js';
+import { deleteEvents, putEvents } from './events.js';
+import { leaseTtls, listPrefix, prefixEnd } from './etcd-client.js';
+import { AsyncQueue } from './queue.js';
+
+export interface WatchDeps {
+  client: Etcd3;
+  dir: string;                 // "<prefix>/subnets/"
+  clock: Clock;
+  log: Logger;
+  random: () => number;
+  /** How long to wait for the watch to be created (default 10 s). */
+  createTimeoutMs: number;
+  /** Test seam: runs after each list, before the watch is opened. */
+  afterList?: ((revision: bigint) => Promise<void> | void) | undefined;
+}
+
+interface Snapshot { revision: bigint; leases: Lease[]; invalid: LeaseEvent[]; known: Map<string, Lease> }
+
+function expirationOf(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): { expiration: number | null; leaseId?: string } {
+  if (kv.lease === '0') return { expiration: null };
+  const ttl = ttls.get(kv.lease) ?? -1;
+  return { expiration: d.clock.now() + Math.max(0, ttl) * 1000, leaseId: kv.lease };
+}
+
+function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): DecodeResult<Lease> {
+  return decodeLease(kv.key.toString(), kv.value.toString(), expirationOf(d, kv, ttls));
+}
+
+async function snapshot(d: WatchDeps): Promise<Snapshot> {
+  const { revision, kvs } = await listPrefix(d.client, d.dir);
+  const ttls = await leaseTtls(d.client, kvs.filter((kv) => kv.lease !== '0').map((kv) => kv.lease));
+  const s: Snapshot = { revision, leases: [], invalid: [], known: new Map() };
+  for (const kv of kvs) {
+    const r = decodeKv(d, kv, ttls);
+    if (r.ok) { s.leases.push(r.value); s.known.set(r.value.key, r.value); } else s.invalid.push({ type: 'invalid', key: kv.key.toString(), reason: r.reason });
+  }
+  return s;
+}
+
+type Item = { res: IWatchResponse } | { err: Error };
+
+class RawWatch {
+  private readonly q = new AsyncQueue<Item>();
+  private stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
+
+  async open(d: WatchDeps, startRevision: bigint, signal: AbortSignal): Promise<void> {
+    const stream = await d.client.watchClient.watch();
+    this.stream = stream;
+    stream.on('data', (res: IWatchResponse) => this.q.push({ res }));
+    stream.on('error', (err: Error) => this.q.push({ err }));
+    stream.on('end', () => this.q.push({ err: new Error('watch stream ended') }));
+    stream.write({ create_request: { key: Buffer.from(d.dir), range_end: prefixEnd(d.dir), start_revision: startRevision.toString(), prev_kv: true } });
+    const timer = new AbortController();
+    const both = AbortSignal.any([signal, timer.signal]);
+    void d.clock.sleep(d.createTimeoutMs, both).then(() => timer.abort(), () => undefined);
+    const first = await this.next(both).finally(() => timer.abort());
+    if (!first && !signal.aborted) throw new Error(`watch not created within ${d.createTimeoutMs} ms`);
+    if (first && !first.created) throw new Error('watch stream answered before confirming creation');
+  }
+
+  /** Next response with events; throws on any error/cancel; undefined when aborted. */
+  async next(signal: AbortSignal): Promise<IWatchResponse | undefined> {
+    const item = await this.q.next(signal);
+    if (!item) return undefined;
+    if ('err' in item) throw item.err;
+    const res = item.res;
+    if (res.canceled || (res.compact_revision && res.compact_revision !== '0')) {
+      throw new Error(`watch cancelled by etcd: ${res.cancel_reason || `reason empty (compacted at revision ${res.compact_revision || '?'})`}`);
+    }
+    return res;
+  }
+
+  close(): void {
+    this.q.close();
+    const s = this.stream;
+    if (!s) return;
+    // The queue is closed, so late data is dropped; cancel() reports CANCELLED as an 'error',
+    // which the listener from open() pushes into the closed queue (a no-op).
+    s.end();
+    s.cancel();
+  }
+}
+
+async function eventsOf(d: WatchDeps, res: IWatchResponse, known: Map<string, Lease>): Promise<LeaseEvent[]> {
+  const puts = res.events.filter((e) => e.type === 'Put' && e.kv.lease !== '0');
+  const ttls = puts.length ? await leaseTtls(d.client, puts.map((e) => e.kv.lease)) : new Map<string, number>();
+  const out: LeaseEvent[] = [];
+  for (const e of res.events) {
+    const key = e.kv.key.toString();
+    if (e.type === 'Delete') {
+      out.push(...deleteEvents(known.get(key)));
+      known.delete(key);
+      continue;
+    }
+    const r = decodeKv(d, e.kv, ttls);
+    out.push(...putEvents(key, known.get(key), r));
+    if (r.ok) known.set(key, r.value); else known.delete(key);
+  }
+  return out;
+}
+
+/** Lease events for everything under `dir`, forever (until `signal` aborts). */
+export async function* watchSubnets(d: WatchDeps, signal: AbortSignal): AsyncGenerator<LeaseEvent> {
+  const backoff = new Backoff({ initialMs: 100, maxMs: 2000, random: d.random });
+  while (!signal.aborted) {
+    const watch = new RawWatch();
+    try {
+      const snap = await snapshot(d);
+      await d.afterList?.(snap.revision);
+      await watch.open(d, snap.revision + 1n, signal);
+      if (signal.aborted) return;
+      if (backoff.attempts > 0) d.log.info({ leases: snap.leases.length, revision: snap.revision.toString() }, 'etcd lease watch restored');
+      backoff.reset();
+      yield { type: 'snapshot', leases: snap.leases };
+      yield* snap.invalid;
+      for (;;) {
+        const res = await watch.next(signal);
+        if (!res) return;
+        yield* await eventsOf(d, res, snap.known);
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      const delay = backoff.next();
+      d.log.warn({ err: errorMessage(err), retryInMs: delay, attempt: backoff.attempts }, 'etcd lease watch interrupted; relisting');
+      await d.clock.sleep(delay, signal).catch(() => undefined);
+    } finally {
+      watch.close();
+    }
+  }
+}
