@@ -11,7 +11,7 @@
 // the handle turns that into a per-entry EINVAL result, never a failed batch.
 import { invalid } from '../errors.js';
 import * as C from './consts.js';
-import { formatIp, formatMac, parseIp, parseMac, parsePrefix } from './ipaddr.js';
+import { formatIp, formatMac, parsePrefix } from './ipaddr.js';
 import type {
   Addr, Family, Link, LinkSpec, LinkType, Neigh, NeighFilter, Nexthop, NlChange, NlEvent, NlEventGroup,
   NlObject, NlVerb, Route, RouteFilter, VxlanAttrs,
@@ -34,17 +34,28 @@ function newFlags(verb: NlVerb): number {
 const afOf = (f: Family): number => (f === 4 ? C.AF_INET : C.AF_INET6);
 const familyOf = (af: number): Family | undefined => (af === C.AF_INET ? 4 : af === C.AF_INET6 ? 6 : undefined);
 
-function ipBytes(field: string, value: string | undefined, family?: Family): Buffer {
-  const ip = value === undefined ? undefined : parseIp(value);
-  if (!ip) throw invalid(field, value, 'must be an IPv4 or IPv6 address', 'NETLINK');
-  if (family !== undefined && ip.family !== family) throw invalid(field, value, `must be an IPv${family} address`, 'NETLINK');
-  return ip.bytes;
+/** Writes an address attribute; throws (the caller abandons the message) when malformed. */
+function putIp(w: NlWriter, type: number, field: string, value: string | undefined, family?: Family): Family {
+  const f = value === undefined ? 0 : w.ip(type, value);
+  if (f === 0) throw invalid(field, value, 'must be an IPv4 or IPv6 address', 'NETLINK');
+  if (family !== undefined && f !== family) throw invalid(field, value, `must be an IPv${family} address`, 'NETLINK');
+  return f;
 }
 
-function macBytes(field: string, value: string): Buffer {
-  const mac = parseMac(value);
-  if (!mac) throw invalid(field, value, 'must be a MAC address aa:bb:cc:dd:ee:ff', 'NETLINK');
-  return mac;
+function putMac(w: NlWriter, type: number, field: string, value: string): void {
+  if (!w.mac(type, value)) throw invalid(field, value, 'must be a MAC address aa:bb:cc:dd:ee:ff', 'NETLINK');
+}
+
+/** Digits of s[from..] as a prefix length ≤ max; -1 when malformed. */
+function prefixLen(s: string, from: number, max: number): number {
+  if (from >= s.length || s.length - from > 3) return -1;
+  let v = 0;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + c - 48;
+  }
+  return v <= max ? v : -1;
 }
 
 function checkU32(field: string, v: number | undefined, min = 0): void {
@@ -77,10 +88,7 @@ function writeVxlan(w: NlWriter, v: VxlanAttrs): void {
   if (v.vni > 0xffffff) throw invalid('vxlan.vni', v.vni, 'must be in [0, 16777215]', 'NETLINK');
   if (!Number.isInteger(v.port) || v.port < 0 || v.port > 65535) throw invalid('vxlan.port', v.port, 'must be in [0, 65535]', 'NETLINK');
   w.u32(C.IFLA_VXLAN_ID, v.vni);
-  if (v.local !== undefined) {
-    const b = ipBytes('vxlan.local', v.local);
-    w.bytes(b.length === 4 ? C.IFLA_VXLAN_LOCAL : C.IFLA_VXLAN_LOCAL6, b);
-  }
+  if (v.local !== undefined) putIp(w, v.local.includes(':') ? C.IFLA_VXLAN_LOCAL6 : C.IFLA_VXLAN_LOCAL, 'vxlan.local', v.local);
   w.u16be(C.IFLA_VXLAN_PORT, v.port);
   w.u8(C.IFLA_VXLAN_LEARNING, v.learning ? 1 : 0);
   if (v.gbp) w.flag(C.IFLA_VXLAN_GBP);
@@ -103,7 +111,7 @@ function writeLinkinfo(w: NlWriter, s: LinkSpec): void {
     w.str(C.IFLA_IFNAME, s.veth.peerName);
     if (s.veth.peerNetnsFd !== undefined) w.s32(C.IFLA_NET_NS_FD, s.veth.peerNetnsFd);
     if (s.veth.peerMtu !== undefined) { checkU32('veth.peerMtu', s.veth.peerMtu, 68); w.u32(C.IFLA_MTU, s.veth.peerMtu); }
-    if (s.veth.peerMac !== undefined) w.bytes(C.IFLA_ADDRESS, macBytes('veth.peerMac', s.veth.peerMac));
+    if (s.veth.peerMac !== undefined) putMac(w, C.IFLA_ADDRESS, 'veth.peerMac', s.veth.peerMac);
     w.nestEnd(p);
     w.nestEnd(d);
   }
@@ -132,7 +140,7 @@ function encodeLinkMain(w: NlWriter, verb: NlVerb, s: LinkSpec, seq: number): vo
       w.str(C.IFLA_IFNAME, s.newName);
     }
     if (s.mtu !== undefined) { checkU32('mtu', s.mtu, 68); w.u32(C.IFLA_MTU, s.mtu); }
-    if (s.mac !== undefined) w.bytes(C.IFLA_ADDRESS, macBytes('mac', s.mac));
+    if (s.mac !== undefined) putMac(w, C.IFLA_ADDRESS, 'mac', s.mac);
     if (s.master !== undefined) { checkU32('master', s.master); w.u32(C.IFLA_MASTER, s.master); }
     if (s.netnsFd !== undefined) w.s32(C.IFLA_NET_NS_FD, s.netnsFd);
     if (create) writeLinkinfo(w, s);
@@ -240,7 +248,6 @@ export function dumpLinksRequest(w: NlWriter, seq = 0): void {
 
 function encodeAddr(w: NlWriter, verb: NlVerb, a: Addr, seq: number): void {
   if (verb === 'set') throw invalid('verb', verb, 'addresses support create, replace and delete', 'NETLINK');
-  const ip = ipBytes('address', a.address, a.family);
   const max = a.family === 4 ? 32 : 128;
   if (!Number.isInteger(a.prefixLen) || a.prefixLen < 0 || a.prefixLen > max) throw invalid('prefixLen', a.prefixLen, `must be in [0, ${max}]`, 'NETLINK');
   checkU32('ifindex', a.ifindex, 1);
@@ -250,8 +257,8 @@ function encodeAddr(w: NlWriter, verb: NlVerb, a: Addr, seq: number): void {
   w.buf.writeUInt8(a.prefixLen, at + 1);
   w.buf.writeUInt8(a.scope ?? 0, at + 3);
   w.buf.writeUInt32LE(a.ifindex, at + 4);
-  w.bytes(C.IFA_LOCAL, ip);
-  w.bytes(C.IFA_ADDRESS, ip);
+  putIp(w, C.IFA_LOCAL, 'address', a.address, a.family);
+  putIp(w, C.IFA_ADDRESS, 'address', a.address, a.family);
   w.end();
 }
 
@@ -277,9 +284,9 @@ export function dumpAddrsRequest(w: NlWriter, family: Family | undefined, seq = 
 
 function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   if (verb === 'set') throw invalid('verb', verb, 'routes support create, replace and delete', 'NETLINK');
-  const dst = parsePrefix(r.dst);
-  if (!dst || !r.dst.includes('/')) throw invalid('dst', r.dst, 'must be a prefix such as 10.244.1.0/24', 'NETLINK');
-  if (dst.family !== r.family) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix`, 'NETLINK');
+  const slash = r.dst.indexOf('/');
+  const dstLen = slash > 0 ? prefixLen(r.dst, slash + 1, r.family === 4 ? 32 : 128) : -1;
+  if (dstLen < 0) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix such as ${r.family === 4 ? '10.244.1.0/24' : 'fd00::/64'}`, 'NETLINK');
   for (const [f, v] of [['ifindex', r.ifindex], ['nhid', r.nhid], ['metric', r.metric], ['table', r.table], ['mtu', r.mtu]] as const) checkU32(f, v);
   if (r.nhid !== undefined && r.nhid === 0) throw invalid('nhid', r.nhid, 'must be a nexthop id > 0', 'NETLINK');
   const del = verb === 'delete';
@@ -290,22 +297,23 @@ function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   const at = w.zeros(C.RTMSG_LEN);
   const b = w.buf;
   b.writeUInt8(afOf(r.family), at);
-  b.writeUInt8(dst.len, at + 1);
+  b.writeUInt8(dstLen, at + 1);
   b.writeUInt8(table < 256 ? table : C.RT_TABLE_UNSPEC, at + 4);
   b.writeUInt8(r.protocol & 0xff, at + 5);
   b.writeUInt8(scope, at + 6);
   b.writeUInt8(del ? 0 : C.RTN_UNICAST, at + 7);
   b.writeUInt32LE(r.onlink && r.nhid === undefined ? C.RTNH_F_ONLINK : 0, at + 8);
-  if (dst.len > 0) w.bytes(C.RTA_DST, dst.bytes);
+  if (dstLen > 0) putIp(w, C.RTA_DST, 'dst', r.dst.slice(0, slash), r.family);
+  else if (parsePrefix(r.dst)?.family !== r.family) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix`, 'NETLINK');
   w.u32(C.RTA_TABLE, table);
   if (r.nhid !== undefined) {
     w.u32(C.RTA_NH_ID, r.nhid);
   } else {
-    if (r.gateway !== undefined) w.bytes(C.RTA_GATEWAY, ipBytes('gateway', r.gateway, r.family));
+    if (r.gateway !== undefined) putIp(w, C.RTA_GATEWAY, 'gateway', r.gateway, r.family);
     if (r.ifindex !== undefined) w.u32(C.RTA_OIF, r.ifindex);
   }
   if (r.metric !== undefined) w.u32(C.RTA_PRIORITY, r.metric);
-  if (!del && r.src !== undefined) w.bytes(C.RTA_PREFSRC, ipBytes('src', r.src, r.family));
+  if (!del && r.src !== undefined) putIp(w, C.RTA_PREFSRC, 'src', r.src, r.family);
   if (!del && r.mtu !== undefined) {
     const m = w.nest(C.RTA_METRICS);
     w.u32(C.RTAX_MTU, r.mtu);
@@ -389,7 +397,7 @@ function encodeNexthop(w: NlWriter, verb: NlVerb, n: Nexthop, seq: number): void
   if (!del) {
     checkU32('ifindex', n.ifindex, 1);
     w.u32(C.NHA_OIF, n.ifindex);
-    w.bytes(C.NHA_GATEWAY, ipBytes('gateway', n.gateway, n.family));
+    putIp(w, C.NHA_GATEWAY, 'gateway', n.gateway, n.family);
   }
   w.end();
 }
@@ -446,8 +454,8 @@ function encodeNeigh(w: NlWriter, verb: NlVerb, n: Neigh, seq: number): void {
   b.writeInt32LE(n.ifindex, at + 4);
   b.writeUInt16LE(del && !fdb ? 0 : n.state & 0xffff, at + 8);
   b.writeUInt8(n.flags & 0xff, at + 10);
-  if (n.ip !== undefined) w.bytes(C.NDA_DST, ipBytes('ip', n.ip, fdb ? undefined : n.family as Family));
-  if (!del || fdb) w.bytes(C.NDA_LLADDR, macBytes('mac', n.mac));
+  if (n.ip !== undefined) putIp(w, C.NDA_DST, 'ip', n.ip, fdb ? undefined : n.family as Family);
+  if (!del || fdb) putMac(w, C.NDA_LLADDR, 'mac', n.mac);
   if (n.vni !== undefined) { checkU32('vni', n.vni); w.u32(C.NDA_VNI, n.vni); }
   w.end();
 }

@@ -12,7 +12,7 @@
 // imported module instead of the runtime require.
 import { createRequire } from 'node:module';
 
-type Fn = (...args: unknown[]) => number;
+type Fn = ((...args: unknown[]) => number) & { async(...args: unknown[]): void };
 interface KoffiLike {
   load(path: string): { func(proto: string): Fn };
   errno(): number;
@@ -31,6 +31,11 @@ export interface Libc {
   open(path: string, flags: number): number;
   /** flock(2) — the CNI plugin's IPAM store lock (the same lock host-local takes). */
   flock(fd: number, op: number): number;
+  eventfd(initval: number, flags: number): number;
+  read(fd: number, buf: Buffer, len: number): number;
+  write(fd: number, buf: Buffer, len: number): number;
+  /** poll(2) on a worker thread (koffi async): the callback gets the return value and errno. */
+  pollAsync(fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void): void;
   errno(): number;
 }
 
@@ -57,6 +62,7 @@ export function getLibc(): Libc {
   const k = loadKoffi();
   const lib = k.load('libc.so.6');
   const openV = lib.func('int open(const char *path, int flags, ...)');
+  const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)');
   libc = {
     socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
     bind: lib.func('int bind(int fd, const void *addr, uint32_t len)') as Libc['bind'],
@@ -69,6 +75,12 @@ export function getLibc(): Libc {
     setns: lib.func('int setns(int fd, int nstype)') as Libc['setns'],
     open: (path, flags) => openV(path, flags),
     flock: lib.func('int flock(int fd, int op)') as Libc['flock'],
+    eventfd: lib.func('int eventfd(unsigned int initval, int flags)') as Libc['eventfd'],
+    read: lib.func('long read(int fd, void *buf, unsigned long len)') as Libc['read'],
+    write: lib.func('long write(int fd, const void *buf, unsigned long len)') as Libc['write'],
+    pollAsync: (fds, nfds, timeoutMs, cb) => {
+      poll.async(fds, nfds, timeoutMs, (err: unknown, res: number) => cb(err ? -1 : res, res < 0 ? k.errno() : 0));
+    },
     errno: () => k.errno(),
   };
   return libc;

@@ -4,13 +4,12 @@
 // yields to the event loop between chunks; serialising keeps "apply then list" ordered and means
 // no two batches share the receive buffer's ack budget.
 //
-// Why notifications are read by a short timer on a non-blocking socket (and not a blocked read
-// on a worker thread): koffi's async calls run on the libuv threadpool (napi async work), so a
-// blocked recv pins one of its 4 threads per watch — each extra watch would slow fs and dns for
-// the whole agent, and four would deadlock them. A non-blocking drain every 25 ms on the main
-// thread costs one recv() that returns EAGAIN per tick (measured idle CPU in bench/netlink-watch.ts,
-// ≈0.1 %), adds at most one interval of latency (well inside the 1 s repair budget), behaves the
-// same under Bun, and an abort ends the watch at once (the sleep is abortable).
+// Why notifications wait on ONE poll(2) in a worker thread (poller.ts) and are read on the main
+// thread: a timer polling a non-blocking socket costs a process wake-up per tick (measured
+// ≈0.8 % CPU at 25 ms on these machines, above the 0.5 % idle budget), and a blocked recv per
+// watch would pin one of libuv's four pool threads per watch. The shared poller pins at most one
+// thread, wakes only when a socket is readable, and cancels at once on abort. The timer mode
+// (watchWait: 'timer') remains as a fallback and as the anchor in bench/netlink.ts.
 //
 // The socket of a watch is opened when watch() is called, not when iteration starts, so a caller
 // can subscribe, then list, and miss nothing in between.
@@ -24,6 +23,7 @@ import {
   dumpLinksRequest, dumpNeighsRequest, dumpNexthopsRequest, dumpRoutesRequest, encodeChange, getLinkRequest,
   getNexthopRequest, GROUPS, linkNeedsIndex, routeMatches, routeOif,
 } from './codec.js';
+import { getPoller } from './poller.js';
 import { NetlinkSocket, openNetns } from './socket.js';
 import type {
   Addr, Family, Link, Neigh, NeighFilter, NetlinkHandle, Nexthop, NlChange, NlEvent, NlEventGroup, NlResult, Route,
@@ -35,7 +35,9 @@ export interface HandleOptions {
   /** Bind to this netns (a path such as /var/run/netns/x); default: the caller's. */
   netnsPath?: string;
   logger?: Logger;
-  /** Notification drain interval of watch(), ms (default 25, max 50). */
+  /** How watch() waits for notifications: a shared worker-thread poll (default) or a timer. */
+  watchWait?: 'thread' | 'timer';
+  /** Timer mode only: drain interval, ms (default 25, max 50). */
   watchIntervalMs?: number;
   clock?: Clock;
 }
@@ -51,6 +53,7 @@ class RtnlHandle implements NetlinkHandle {
   private readonly log: Logger | undefined;
   private readonly clock: Clock;
   private readonly intervalMs: number;
+  private readonly waitMode: 'thread' | 'timer';
   private readonly closing = new AbortController();
   private tail: Promise<unknown> = Promise.resolve();
   private nexthops: boolean | undefined;
@@ -60,6 +63,7 @@ class RtnlHandle implements NetlinkHandle {
     this.log = opts.logger;
     this.clock = opts.clock ?? systemClock;
     this.intervalMs = Math.min(50, Math.max(1, opts.watchIntervalMs ?? 25));
+    this.waitMode = opts.watchWait ?? 'thread';
     // Keep the namespace open: watch sockets bind to the very same netns even if the path is
     // re-mounted or removed later.
     this.nsFd = opts.netnsPath === undefined ? undefined : openNetns(opts.netnsPath);
@@ -222,8 +226,10 @@ class RtnlHandle implements NetlinkHandle {
     if (nums.length === 0) throw new TwillError('NETLINK', 'watch needs at least one group');
     const sock = NetlinkSocket.open(this.nsFd === undefined ? { groups: nums } : { netnsFd: this.nsFd, groups: nums });
     const stop = AbortSignal.any([signal, this.closing.signal]);
+    const poller = this.waitMode === 'thread' ? getPoller() : undefined;
+    const fd = sock.fileno;
     // Closing on abort is safe at any point: all socket calls are synchronous on this thread.
-    stop.addEventListener('abort', () => sock.close(), { once: true });
+    stop.addEventListener('abort', () => { poller?.cancel(fd); sock.close(); }, { once: true });
     const iterate = async function* (this: RtnlHandle): AsyncGenerator<NlEvent> {
       try {
         while (!stop.aborted && !sock.closed) {
@@ -237,11 +243,14 @@ class RtnlHandle implements NetlinkHandle {
             this.log?.warn({ netns: this.netns }, 'netlink notifications overflowed; consumer must resync');
             yield { type: 'overflow' };
           }
-          if (count === 0) {
+          if (count > 0 || stop.aborted) continue;
+          if (poller) await poller.wait(fd);
+          else {
             try { await this.clock.sleep(this.intervalMs, stop); } catch { return; }
           }
         }
       } finally {
+        poller?.cancel(fd);
         sock.close();
       }
     };

@@ -10,18 +10,31 @@ export interface IpBytes {
   bytes: Buffer;
 }
 
-function parseV4(s: string, out: Buffer, off: number): boolean {
-  const parts = s.split('.');
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (p.length === 0 || p.length > 3 || !/^\d+$/.test(p)) return false;
-    const n = Number(p);
-    if (n > 255) return false;
-    out[off + i] = n;
+/** Parses dotted-quad IPv4 (s[from..to)) into out[off..off+4) without allocating; false when malformed. */
+export function parseV4Into(s: string, out: Buffer, off: number, from = 0, to = s.length): boolean {
+  let part = 0;
+  let val = 0;
+  let digits = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || part === 3) return false;
+      out[off + part++] = val;
+      val = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (++digits > 3) return false;
+      val = val * 10 + (c - 48);
+      if (val > 255) return false;
+    } else {
+      return false;
+    }
   }
+  if (digits === 0 || part !== 3) return false;
+  out[off + 3] = val;
   return true;
 }
+const parseV4 = parseV4Into;
 
 function parseV6(s: string): Buffer | undefined {
   const out = Buffer.alloc(16);
@@ -110,10 +123,23 @@ export function parsePrefix(s: string): PrefixBytes | undefined {
   return len <= max ? { ...ip, len } : undefined;
 }
 
+const hexVal = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1);
+
+/** Parses "aa:bb:cc:dd:ee:ff" into out[off..off+6) without allocating; false when malformed. */
+export function parseMacInto(s: string, out: Buffer, off: number): boolean {
+  if (s.length !== 17) return false;
+  for (let i = 0; i < 6; i++) {
+    const hi = hexVal(s.charCodeAt(i * 3));
+    const lo = hexVal(s.charCodeAt(i * 3 + 1));
+    if (hi < 0 || lo < 0 || (i < 5 && s.charCodeAt(i * 3 + 2) !== 58)) return false;
+    out[off + i] = hi * 16 + lo;
+  }
+  return true;
+}
+
 export function parseMac(s: string): Buffer | undefined {
-  const parts = s.split(':');
-  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) return undefined;
-  return Buffer.from(parts.map((p) => parseInt(p, 16)));
+  const b = Buffer.alloc(6);
+  return parseMacInto(s, b, 0) ? b : undefined;
 }
 
 export function formatMac(b: Buffer, off = 0, len = b.length - off): string {

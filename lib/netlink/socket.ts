@@ -17,7 +17,7 @@
 // way back is an fd of /proc/thread-self/ns/net opened before leaving; on any failure we switch
 // back before throwing.
 import { TwillError } from '../errors.js';
-import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLM_F_DUMP_INTR } from './consts.js';
+import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR } from './consts.js';
 import { getLibc, type Libc } from './ffi.js';
 import { decodeError, errnoCode, parseMessages, type NlMsg, type NlWriter } from './wire.js';
 
@@ -63,9 +63,11 @@ export interface SocketOptions {
 
 /** Result of one message in a transaction: errno 0 = acked. */
 export interface Ack {
-  errno: number;
-  extack?: string;
+  readonly errno: number;
+  readonly extack?: string;
 }
+
+const ACK_OK: Ack = Object.freeze({ errno: 0 });
 
 const u32buf = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b; };
 
@@ -177,6 +179,9 @@ export class NetlinkSocket {
 
   get closed(): boolean { return this.fd < 0; }
 
+  /** The file descriptor (for readiness polling only; -1 once closed). */
+  get fileno(): number { return this.fd; }
+
   /** The kernel-assigned port id (nl_pid) of this socket. */
   portId(): number {
     const sa = Buffer.alloc(12);
@@ -268,18 +273,38 @@ export class NetlinkSocket {
         for (let k = lo; k < hi; k++) if (!acks[k]) acks[k] = { errno, extack: why };
         return;
       }
-      for (const m of parseMessages(this.rbuf, n)) {
-        const idx = ((m.seq - firstSeq) >>> 0);
-        if (idx < lo || idx >= hi || acks[idx]) continue; // stale reply of an earlier request
-        if (m.type === NLMSG_ERROR) {
-          const e = decodeError(m);
-          acks[idx] = e.extack ? { errno: e.errno, extack: e.extack } : { errno: e.errno };
-          remaining--;
-        } else if (onReply) {
-          onReply(m, idx);
+      remaining -= this.takeAcks(n, lo, hi, firstSeq, acks, onReply);
+    }
+  }
+
+  /** Records the acks in one datagram without allocating for the common (errno 0) case. */
+  private takeAcks(n: number, lo: number, hi: number, firstSeq: number, acks: Ack[], onReply?: (m: NlMsg, index: number) => void): number {
+    const b = this.rbuf;
+    let taken = 0;
+    for (let off = 0; off + NLMSG_HDRLEN <= n;) {
+      const mlen = b.readUInt32LE(off);
+      if (mlen < NLMSG_HDRLEN || off + mlen > n) break;
+      const type = b.readUInt16LE(off + 4);
+      const idx = (b.readUInt32LE(off + 8) - firstSeq) >>> 0;
+      if (idx >= lo && idx < hi && !acks[idx]) { // else: a stale reply of an earlier request
+        const errno = type === NLMSG_ERROR && mlen >= NLMSG_HDRLEN + 4 ? -b.readInt32LE(off + NLMSG_HDRLEN) : -1;
+        if (errno === 0) {
+          acks[idx] = ACK_OK;
+          taken++;
+        } else {
+          const m: NlMsg = { type, flags: b.readUInt16LE(off + 6), seq: b.readUInt32LE(off + 8), pid: b.readUInt32LE(off + 12), data: b.subarray(off + NLMSG_HDRLEN, off + mlen) };
+          if (type === NLMSG_ERROR) {
+            const e = decodeError(m);
+            acks[idx] = e.extack ? { errno: e.errno, extack: e.extack } : { errno: e.errno };
+            taken++;
+          } else {
+            onReply?.(m, idx);
+          }
         }
       }
+      off += (mlen + 3) & ~3;
     }
+    return taken;
   }
 
   /**

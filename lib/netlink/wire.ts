@@ -8,6 +8,7 @@ import {
   NLA_F_NESTED, NLA_TYPE_MASK, NLMSG_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG,
   NLMSGERR_ATTR_OFFS,
 } from './consts.js';
+import { parseIp, parseMacInto, parseV4Into } from './ipaddr.js';
 
 export const align4 = (n: number): number => (n + 3) & ~3;
 
@@ -71,17 +72,39 @@ export class NlWriter {
     return at + 4;
   }
 
-  u8(type: number, v: number): void { this.buf.writeUInt8(v & 0xff, this.attrHeader(type, 1)); }
-  u16be(type: number, v: number): void { this.buf.writeUInt16BE(v & 0xffff, this.attrHeader(type, 2)); }
-  u32(type: number, v: number): void { this.buf.writeUInt32LE(v >>> 0, this.attrHeader(type, 4)); }
-  s32(type: number, v: number): void { this.buf.writeInt32LE(v | 0, this.attrHeader(type, 4)); }
+  // NB: take the offset BEFORE touching this.buf — attrHeader() may replace the buffer.
+  u8(type: number, v: number): void { const at = this.attrHeader(type, 1); this.buf.writeUInt8(v & 0xff, at); }
+  u16be(type: number, v: number): void { const at = this.attrHeader(type, 2); this.buf.writeUInt16BE(v & 0xffff, at); }
+  u32(type: number, v: number): void { const at = this.attrHeader(type, 4); this.buf.writeUInt32LE(v >>> 0, at); }
+  s32(type: number, v: number): void { const at = this.attrHeader(type, 4); this.buf.writeInt32LE(v | 0, at); }
   flag(type: number): void { this.attrHeader(type, 0); }
-  bytes(type: number, v: Buffer): void { v.copy(this.buf, this.attrHeader(type, v.length)); }
+  bytes(type: number, v: Buffer): void { const at = this.attrHeader(type, v.length); v.copy(this.buf, at); }
   str(type: number, v: string): void {
     const n = Buffer.byteLength(v);
     const at = this.attrHeader(type, n + 1);
     this.buf.write(v, at);
     this.buf[at + n] = 0;
+  }
+
+  /**
+   * An address attribute from text (s[from..to)); returns the family written, or 0 when the text
+   * is malformed — the caller must then abandon the message (a partial attribute was written).
+   */
+  ip(type: number, s: string, from = 0, to = s.length): 0 | 4 | 6 {
+    if (s.indexOf(':', from) < 0 || s.indexOf(':', from) >= to) {
+      const at = this.attrHeader(type, 4);
+      return parseV4Into(s, this.buf, at, from, to) ? 4 : 0;
+    }
+    const ip = parseIp(from === 0 && to === s.length ? s : s.slice(from, to));
+    if (!ip) return 0;
+    this.bytes(type, ip.bytes);
+    return ip.family;
+  }
+
+  /** A MAC attribute from text; false when malformed (abandon the message). */
+  mac(type: number, s: string): boolean {
+    const at = this.attrHeader(type, 6);
+    return parseMacInto(s, this.buf, at);
   }
 
   /** Opens a nested attribute; close it with nestEnd(token). */
