@@ -23,6 +23,8 @@ export interface StartEtcdOptions {
   extraArgs?: string[];
   /** How long to wait for health (default 20 s). */
   startTimeoutMs?: number;
+  /** Serve clients over TLS (https endpoint); with a CA, client certificates are required. */
+  tls?: { certFile: string; keyFile: string; trustedCaFile?: string; clientCertFile?: string; clientKeyFile?: string };
 }
 
 export interface EtcdHandle {
@@ -108,7 +110,7 @@ class Etcd implements EtcdHandle {
     this.o = o;
     const host = o.host ?? '127.0.0.1';
     const h = host.includes(':') ? `[${host}]` : host;
-    this.endpoint = `http://${h}:${ports[0]}`;
+    this.endpoint = `${o.tls ? 'https' : 'http'}://${h}:${ports[0]}`;
     this.clientUrl = this.endpoint;
     this.peerUrl = `http://127.0.0.1:${ports[1]}`;
     if (o.dataDir) {
@@ -131,8 +133,23 @@ class Etcd implements EtcdHandle {
       '--initial-cluster', `twill-test=${this.peerUrl}`, '--initial-cluster-state', 'new',
       '--logger', 'zap', '--log-level', 'warn', '--log-outputs', 'stderr',
       '--heartbeat-interval', '50', '--election-timeout', '500', '--snapshot-count', '20000',
+      ...this.tlsServerArgs(),
       ...(this.o.extraArgs ?? []),
     ];
+  }
+
+  private tlsServerArgs(): string[] {
+    const t = this.o.tls;
+    if (!t) return [];
+    return ['--cert-file', t.certFile, '--key-file', t.keyFile,
+      ...(t.trustedCaFile ? ['--trusted-ca-file', t.trustedCaFile, '--client-cert-auth'] : [])];
+  }
+
+  /** etcdctl flags that reach this server (TLS material when needed). */
+  private ctlFlags(): string[] {
+    const t = this.o.tls;
+    return [`--endpoints=${this.endpoint}`, ...(t?.trustedCaFile ? [`--cacert=${t.trustedCaFile}`] : []),
+      ...(t?.clientCertFile ? [`--cert=${t.clientCertFile}`, `--key=${t.clientKeyFile ?? ''}`] : [])];
   }
 
   async start(): Promise<void> {
@@ -155,8 +172,9 @@ class Etcd implements EtcdHandle {
   }
 
   private async healthy(): Promise<boolean> {
-    if (this.o.netns) {
-      const r = await run('ip', ['netns', 'exec', this.o.netns, 'etcdctl', `--endpoints=${this.endpoint}`, '--dial-timeout=1s', 'endpoint', 'health'], 3000);
+    if (this.o.netns || this.o.tls) {
+      const ctl = ['etcdctl', ...this.ctlFlags(), '--dial-timeout=1s', 'endpoint', 'health'];
+      const r = this.o.netns ? await run('ip', ['netns', 'exec', this.o.netns, ...ctl], 3000) : await run(ctl[0]!, ctl.slice(1), 3000);
       return r.code === 0;
     }
     try {
@@ -212,7 +230,7 @@ class Etcd implements EtcdHandle {
   logTail(): string { return this.tail.join('\n'); }
 
   async ctl(args: readonly string[]): Promise<string> {
-    const base = ['etcdctl', `--endpoints=${this.endpoint}`, '--dial-timeout=2s', '--command-timeout=10s', ...args];
+    const base = ['etcdctl', ...this.ctlFlags(), '--dial-timeout=2s', '--command-timeout=10s', ...args];
     const r = this.o.netns ? await run('ip', ['netns', 'exec', this.o.netns, ...base], 15_000) : await run(base[0]!, base.slice(1), 15_000);
     if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
