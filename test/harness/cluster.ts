@@ -20,6 +20,7 @@ import { onProcessExit } from './procs.js';
 import { REPO_ROOT } from './paths.js';
 import type { ClusterStore, NodeRef, StoreMode } from './store.js';
 import { EtcdStore } from './store-etcd.js';
+import { KubeStore } from './store-kube.js';
 import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
 import { createSwitch, deleteNetns, EXTERNAL_IP, MAX_NODES, nodeUnderlayIP, plugHost, SWITCH_IP } from './underlay.js';
 
@@ -45,6 +46,8 @@ export interface ClusterOptions {
   /** MTU of the underlay links (default 1500). */
   underlayMtu?: number;
   etcdPrefix?: string;
+  /** kube mode: assign podCIDRs as nodes register (default true); false = the test does. */
+  autoAssignPodCIDRs?: boolean;
   /** Start every agent (default true). */
   startAgents?: boolean;
   /** Wait until every agent is ready (default true). */
@@ -153,7 +156,12 @@ class NetnsCluster implements Cluster {
   }
 
   private makeStore(mode: StoreMode): ClusterStore {
-    if (mode === 'kube') throw new Error("startCluster: mode 'kube' needs the fake API server (test/util/fake-apiserver-main.ts); not wired yet");
+    if (mode === 'kube') {
+      return new KubeStore({
+        netns: this.switchNetns, host: SWITCH_IP, workDir: this.workDir,
+        autoAssignPodCIDRs: this.options.autoAssignPodCIDRs ?? true,
+      });
+    }
     return new EtcdStore({
       netns: this.switchNetns, host: SWITCH_IP, dataDir: join(this.workDir, 'etcd'),
       logFile: join(this.logDir, 'etcd.log'), prefix: this.options.etcdPrefix ?? DEFAULT_ETCD_PREFIX,
@@ -197,6 +205,7 @@ class NetnsCluster implements Cluster {
       this.store.start(),
     ]);
     await this.store.writeConfig(this.options.netConf ?? DEFAULT_NET_CONF);
+    for (const n of this.nodes) await this.store.prepareNode({ index: n.index, name: n.name, underlayIP: n.underlayIP });
     if (this.options.startAgents === false) return;
     for (const n of this.nodes) n.agent.start();
     if (this.options.waitReady === false) return;
@@ -263,6 +272,7 @@ class NetnsCluster implements Cluster {
     this.netnsCreated.push(netns);
     const pod = await this.provider.add({ index: i, netns: n.netns, subnetFile: n.subnetFile }, k, netns);
     this.pods.push(pod);
+    this.pods.sort((a, b) => a.node - b.node || a.netns.localeCompare(b.netns));
     return pod;
   }
 

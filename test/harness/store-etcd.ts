@@ -34,6 +34,7 @@ export class EtcdStore implements ClusterStore {
   }
 
   agentEnv(): Record<string, string> { return {}; }
+  async prepareNode(): Promise<void> { /* etcd: the agent leases its own subnet */ }
 
   async writeConfig(netConf: object): Promise<void> {
     await this.etcd.ctl(['put', `${this.prefix}/config`, JSON.stringify(netConf)]);

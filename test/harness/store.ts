@@ -42,6 +42,8 @@ export interface ClusterStore {
   /** Flags every agent gets to use this store (besides the harness's common flags). */
   agentArgs(node: NodeRef): string[];
   agentEnv(node: NodeRef): Record<string, string>;
+  /** Registers a node before its agent starts (kube: the kubelet's Node object + podCIDR). */
+  prepareNode(node: NodeRef): Promise<void>;
   writeConfig(netConf: object): Promise<void>;
   leases(): Promise<StoredLease[]>;
   putLease(lease: SyntheticLease): Promise<void>;

@@ -1,0 +1,39 @@
+// kube mode (fake API server in the switch netns; the test plays the kubelet and
+// kube-controller-manager): the same cluster basics as etcd mode, plus the podCIDR hand-off —
+// an agent whose Node has no podCIDR yet waits, not ready, saying so, and comes up once the
+// "controller manager" assigns one.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeRoot } from '../util/root.js';
+import { basicSuite } from '../harness/suites/basic.js';
+import { checkPeerEntries, connectivityMatrix, matrixProblems } from '../harness/checks.js';
+import { startCluster, sleep, waitFor, type Cluster } from '../harness/index.js';
+import type { KubeStore } from '../harness/store-kube.js';
+
+basicSuite('kube');
+
+describeRoot('e2e kube: agents wait for kube-controller-manager to assign podCIDRs', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await startCluster({ nodes: 2, mode: 'kube', autoAssignPodCIDRs: false, waitReady: false, podsPerNode: 0 });
+  });
+  afterAll(async () => { await c?.destroy(); });
+
+  it('stays not ready with "pod CIDR not assigned" until the podCIDR appears, then programs its peers', async () => {
+    await sleep(3000);
+    for (const n of c.nodes) {
+      expect(await c.readyz(n.index), n.name).toBe(503);
+      expect(n.agent.running, `${n.name} must wait, not exit; log:\n${c.logTail(n.index)}`).toBe(true);
+      const s = await c.status(n.index);
+      expect(s.notReadyReasons.join('\n'), n.name).toMatch(/pod ?CIDR/i);
+    }
+    const store = c.store as KubeStore;
+    await store.assignPodCIDR('node0', '10.244.7.0/24');
+    await store.assignPodCIDR('node1', '10.244.9.0/24');
+    await c.waitReady(30_000);
+    expect(c.nodes.map((n) => n.subnet)).toEqual(['10.244.7.0/24', '10.244.9.0/24']);
+    await waitFor('peer entries', async () => (await checkPeerEntries(c)).length === 0, 10_000);
+    await c.addPod(0);
+    await c.addPod(1);
+    expect(matrixProblems(await connectivityMatrix(c))).toEqual([]);
+  });
+});

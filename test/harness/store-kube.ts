@@ -1,0 +1,167 @@
+// kube-mode ClusterStore: the fake Kubernetes API server (test/util/fake-apiserver-main.ts, run
+// from dist/) inside the switch netns, driven by JSON lines on stdin. The harness plays the
+// kubelet (registers each Node with its InternalIP) and kube-controller-manager (assigns podCIDRs
+// in order: the n-th node gets the (n+1)-th subnet of Network), so agents see what a real cluster
+// shows them. A "lease" is a Node with a podCIDR and our kube-subnet-manager annotation. An API
+// outage is simulated by failing every request with 503 and dropping every watch, which keeps
+// the server's state and resourceVersions intact, as a restarted apiserver backed by etcd would.
+import { existsSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { intToIp, parseCidr } from './ipv4.js';
+import { REPO_ROOT } from './paths.js';
+import { startProc, waitForLine, type Proc } from './procs.js';
+import type { ClusterStore, NodeRef, StoredLease, SyntheticLease } from './store.js';
+
+export const FAKE_APISERVER_MAIN = join(REPO_ROOT, 'dist', 'test', 'util', 'fake-apiserver-main.js');
+
+export interface KubeStoreOptions {
+  netns: string;
+  host: string;
+  workDir: string;
+  annotationPrefix?: string;             // default twill.io
+  /** Assign podCIDRs when nodes register (default true); false = the test assigns them. */
+  autoAssignPodCIDRs?: boolean;
+}
+
+interface NodeJson {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+}
+
+export class KubeStore implements ClusterStore {
+  readonly mode = 'kube' as const;
+  readonly endpoint: string;
+  readonly netConfPath: string;
+  readonly annotationPrefix: string;
+  private readonly o: KubeStoreOptions;
+  private proc: Proc | undefined;
+  private outage = false;
+  private seq = 0;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private netConf: { Network?: string; SubnetLen?: number } = {};
+
+  constructor(o: KubeStoreOptions) {
+    this.o = o;
+    this.endpoint = `http://${o.host}:6443`;
+    this.netConfPath = join(o.workDir, 'net-conf.json');
+    this.annotationPrefix = o.annotationPrefix ?? 'twill.io';
+  }
+
+  async start(): Promise<void> {
+    if (this.proc?.alive()) {
+      if (this.outage) {
+        await this.call('failRequests', { status: null });
+        this.outage = false;
+      }
+      return;
+    }
+    if (!existsSync(FAKE_APISERVER_MAIN)) throw new Error(`${FAKE_APISERVER_MAIN} is missing: run \`npm run build\` first`);
+    const proc = startProc('fake-apiserver', 'ip', ['netns', 'exec', this.o.netns, process.execPath, FAKE_APISERVER_MAIN, '--listen', `${this.o.host}:6443`], { stdinPipe: true });
+    this.proc = proc;
+    await waitForLine(proc, /"event":"listening"/, 10_000);
+    createInterface({ input: proc.child.stdout! }).on('line', (line) => this.onReply(line));
+  }
+
+  private onReply(line: string): void {
+    let m: { id?: unknown; ok?: boolean; result?: unknown; error?: string };
+    try { m = JSON.parse(line) as typeof m; } catch { return; }
+    if (typeof m.id !== 'number') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m.result);
+    else p.reject(new Error(`fake-apiserver: ${m.error}`));
+  }
+
+  /** One control command (see fake-apiserver-main.ts). */
+  call<T = unknown>(cmd: string, args: Record<string, unknown> = {}): Promise<T> {
+    const stdin = this.proc?.child.stdin;
+    if (!stdin || !this.proc?.alive()) return Promise.reject(new Error('fake-apiserver is not running'));
+    const id = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => { this.pending.delete(id); reject(new Error(`fake-apiserver: ${cmd} timed out`)); }, 10_000);
+      this.pending.set(id, {
+        resolve: (v) => { clearTimeout(t); resolve(v as T); },
+        reject: (e) => { clearTimeout(t); reject(e); },
+      });
+      stdin.write(JSON.stringify({ id, cmd, args }) + '\n');
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.call('failRequests', { status: 503 });
+    await this.call('dropAllWatches', { mode: 'reset' });
+    this.outage = true;
+  }
+
+  running(): boolean { return (this.proc?.alive() ?? false) && !this.outage; }
+
+  async destroy(): Promise<void> { await this.proc?.stop('SIGTERM', 2000); }
+
+  agentArgs(): string[] {
+    return ['--kube-subnet-mgr', '--kube-api-url', this.endpoint, '--net-config-path', this.netConfPath,
+      '--kube-annotation-prefix', this.annotationPrefix];
+  }
+
+  agentEnv(node: NodeRef): Record<string, string> { return { NODE_NAME: node.name }; }
+
+  async writeConfig(netConf: object): Promise<void> {
+    this.netConf = netConf as typeof this.netConf;
+    writeFileSync(this.netConfPath, JSON.stringify(netConf, null, 2));
+  }
+
+  /** The podCIDR kube-controller-manager would give the n-th node. */
+  podCIDRFor(index: number): string {
+    const network = this.netConf.Network ?? '10.244.0.0/16';
+    const len = this.netConf.SubnetLen ?? 24;
+    const { base } = parseCidr(network);
+    return `${intToIp((base + (index + 1) * 2 ** (32 - len)) >>> 0)}/${len}`;
+  }
+
+  async prepareNode(node: NodeRef): Promise<void> {
+    await this.call('createNode', { name: node.name, addresses: [{ type: 'InternalIP', address: node.underlayIP }] });
+    if (this.o.autoAssignPodCIDRs !== false) await this.assignPodCIDR(node.name, this.podCIDRFor(node.index));
+  }
+
+  assignPodCIDR(name: string, cidr: string | string[]): Promise<unknown> {
+    return this.call('assignPodCIDR', { name, podCIDRs: cidr });
+  }
+
+  async leases(): Promise<StoredLease[]> {
+    const nodes = await this.call<NodeJson[]>('listNodes');
+    const a = (n: NodeJson, k: string): string | undefined => n.metadata.annotations?.[`${this.annotationPrefix}/${k}`];
+    return nodes.filter((n) => n.spec?.podCIDR && a(n, 'kube-subnet-manager') === 'true').map((n) => {
+      let data: { VNI?: number; VtepMAC?: string } = {};
+      try { data = JSON.parse(a(n, 'backend-data') ?? '{}') as typeof data; } catch { /* asserted by callers */ }
+      return {
+        key: n.metadata.name, subnet: n.spec!.podCIDR!, publicIP: a(n, 'public-ip') ?? '',
+        backendType: a(n, 'backend-type') ?? '', vni: data.VNI, vtepMAC: data.VtepMAC, expiring: false,
+        raw: JSON.stringify(n.metadata.annotations ?? {}),
+      };
+    });
+  }
+
+  async putLease(l: SyntheticLease): Promise<void> {
+    if (l.ttlSec) throw new Error('kube mode: leases do not expire (a Node is deleted instead)');
+    const p = this.annotationPrefix;
+    await this.call('createNode', {
+      name: `peer-${l.subnet.replace(/[./]/g, '-')}`,
+      podCIDR: l.subnet,
+      addresses: [{ type: 'InternalIP', address: l.publicIP }],
+      annotations: {
+        [`${p}/kube-subnet-manager`]: 'true',
+        [`${p}/backend-type`]: l.backendType ?? 'vxlan',
+        [`${p}/public-ip`]: l.publicIP,
+        [`${p}/backend-data`]: l.rawValue ?? JSON.stringify({ VNI: l.vni ?? 1, VtepMAC: l.vtepMAC }),
+      },
+    });
+  }
+
+  async deleteLease(subnet: string): Promise<void> {
+    const nodes = await this.call<NodeJson[]>('listNodes');
+    const n = nodes.find((x) => x.spec?.podCIDR === subnet);
+    if (!n) throw new Error(`kube mode: no Node has podCIDR ${subnet}`);
+    await this.call('deleteNode', { name: n.metadata.name });
+  }
+}
