@@ -1,0 +1,43 @@
+# twill image: the node agent (twilld, Node.js) and the self-contained CNI executable
+# (/opt/twill/bin/twill, which the DaemonSet's init container copies to the host's /opt/cni/bin).
+#
+#   docker build -t ghcr.io/twill-net/twill:0.1.0 .
+#
+# Stages: build (all dependencies, tsc + bun --compile) → prod-deps (runtime node_modules only)
+# → runtime (slim Node LTS + nftables/iptables/iproute2, no compiler, no dev dependencies).
+
+# ---- build: compile the agent to dist/ and the CNI plugin to dist/cni/twill
+FROM node:22-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY agent ./agent
+COPY cni ./cni
+COPY lib ./lib
+COPY scripts ./scripts
+RUN npm run build && test -x dist/cni/twill && test -f dist/agent/main.js
+
+# ---- prod-deps: runtime dependencies only (koffi's native module, pino, client-node, etcd3, …)
+FROM node:22-bookworm-slim AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+# ---- runtime
+FROM node:22-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nftables iptables iproute2 tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /src/dist/agent ./dist/agent
+COPY --from=build /src/dist/lib ./dist/lib
+COPY bin/twilld.js ./bin/twilld.js
+COPY --from=build /src/dist/cni/twill /opt/twill/bin/twill
+RUN chmod 0755 /app/bin/twilld.js /opt/twill/bin/twill \
+ && ln -s /app/bin/twilld.js /usr/local/bin/twilld \
+ && twilld --version && /opt/twill/bin/twill --version
+ENTRYPOINT ["/usr/bin/tini", "--", "twilld"]
