@@ -105,6 +105,7 @@ class Etcd implements EtcdHandle {
   private readonly o: StartEtcdOptions;
   private readonly ownDir: string | undefined;
   private readonly peerUrl: string;
+  private spawnError: Error | undefined;
 
   constructor(o: StartEtcdOptions, ports: [number, number]) {
     this.o = o;
@@ -168,6 +169,7 @@ class Etcd implements EtcdHandle {
     p.stdout?.on('data', onOut);
     p.stderr?.on('data', onOut);
     p.on('exit', () => live.delete(p));
+    p.on('error', (err) => { this.spawnError = err; live.delete(p); });
     await this.waitHealthy(p);
   }
 
@@ -189,6 +191,7 @@ class Etcd implements EtcdHandle {
   private async waitHealthy(p: ChildProcess): Promise<void> {
     const deadline = Date.now() + (this.o.startTimeoutMs ?? 20_000);
     while (Date.now() < deadline) {
+      if (this.spawnError) throw new Error(`cannot run etcd (apt-get install etcd-server): ${this.spawnError.message}`);
       if (p.exitCode !== null || p.signalCode !== null) throw new Error(`etcd exited (${p.exitCode ?? p.signalCode}) while starting on ${this.endpoint}:\n${this.logTail()}`);
       if (await this.healthy()) return;
       await new Promise((r) => setTimeout(r, 50));

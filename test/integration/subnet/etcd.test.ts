@@ -174,6 +174,21 @@ describe('EtcdSubnetManager (real etcd)', () => {
     await w.stop();
   });
 
+  it('renewals and acquisitions on the same manager do not disturb its watch (no relist)', async () => {
+    const prefix = uniquePrefix();
+    await setConfig(prefix, { Network: '10.244.0.0/16' });
+    const m = manager(prefix, { leaseTtlSec: 60 });
+    const w = collect(m);
+    await until('snapshot', () => w.find('snapshot'));
+    let l = await m.acquireLease(attrs('192.0.2.40'), { signal: sig() });
+    for (let i = 0; i < 5; i++) l = await m.renewLease(l, sig());
+    await m.acquireLease(attrs('192.0.2.40'), { signal: sig() });
+    const other = await manager(prefix).acquireLease(attrs('192.0.2.41'), { signal: sig() });
+    await until('peer added', () => w.find('added', (e) => e.lease.key === other.key));
+    expect(w.events().filter((e) => e.type === 'snapshot')).toHaveLength(1);
+    await w.stop();
+  });
+
   it('relists (new snapshot) when the watch start revision was compacted', async () => {
     const prefix = uniquePrefix();
     await setConfig(prefix, { Network: '10.244.0.0/16' });
