@@ -50,6 +50,19 @@ export interface KubeSubnetManagerOptions {
 
 type Publish = 'unchanged' | 'patched' | 'conflict';
 
+/**
+ * Our Node has no spec.podCIDR yet. Thrown once per wait so the caller can report it; calling
+ * acquireLease again then waits for the assignment. Retryable (code KUBE, field spec.podCIDR).
+ */
+export class PodCidrPendingError extends TwillError {
+  readonly missing: string[];
+  constructor(message: string, missing: string[]) {
+    super('KUBE', message, { field: 'spec.podCIDR', value: '', rule: 'assigned by kube-controller-manager' });
+    this.name = 'PodCidrPendingError';
+    this.missing = missing;
+  }
+}
+
 const MAX_CONFLICTS = 5;
 
 export class KubeSubnetManager implements SubnetManager {
@@ -64,6 +77,7 @@ export class KubeSubnetManager implements SubnetManager {
   private readonly clock: Clock;
   private readonly closed = new AbortController();
   private conf: NetConf | undefined;
+  private pendingReported = false;
 
   constructor(o: KubeSubnetManagerOptions) {
     if (!o.nodeName) {
@@ -95,8 +109,10 @@ export class KubeSubnetManager implements SubnetManager {
   }
 
   /**
-   * Waits for spec.podCIDR(s), checks them against the network, publishes our annotations and the
-   * NetworkUnavailable=False condition when they differ, and returns the lease (key = node name).
+   * Takes spec.podCIDR(s) as our subnet (checked against the network), publishes our annotations
+   * and the NetworkUnavailable=False condition when they differ, and returns the lease (key =
+   * node name). No pod CIDR yet: rejects once with PodCidrPendingError ("pod CIDR not assigned
+   * yet"), and the next call waits until kube-controller-manager assigns one.
    */
   async acquireLease(attrs: LeaseAttrs, opts: { previousSubnet?: string; signal: AbortSignal }): Promise<Lease> {
     const signal = this.linked(opts.signal);
@@ -167,7 +183,7 @@ export class KubeSubnetManager implements SubnetManager {
       clock: this.clock, signal,
       backoff: this.o.newBackoff?.() ?? new Backoff({ initialMs: 250, maxMs: 10_000 }),
       onError: (err, attempt, delayMs) => {
-        if (isTwillError(err, 'CONFIG_INVALID') || isTwillError(err, 'ABORTED')) return false;
+        if (err instanceof PodCidrPendingError || isTwillError(err, 'CONFIG_INVALID') || isTwillError(err, 'ABORTED')) return false;
         const cause = isTwillError(err, 'KUBE') ? (err.cause ?? err) : err;
         if (!isRetryable(cause)) throw isTwillError(err) ? err : kubeError(`${what} (node ${this.nodeName})`, err);
         this.log.warn({ err: kubeErrorMessage(cause), attempt, retryInMs: delayMs, server: this.client.server }, `kube: ${what} failed; retrying`);
@@ -188,16 +204,24 @@ export class KubeSubnetManager implements SubnetManager {
     return out;
   }
 
-  /** GETs our node until kube-controller-manager has assigned the pod CIDR(s) we need. */
+  /**
+   * GETs our node until kube-controller-manager has assigned the pod CIDR(s) we need. The first
+   * time they are missing we throw PodCidrPendingError at once, so the caller can show the reason
+   * (the agent's /readyz and `twilld status` say "pod CIDR not assigned yet"); the next call
+   * waits here, woken by a watch on our node, so the lease follows the assignment within a
+   * round trip instead of a retry backoff.
+   */
   private async nodeWithPodCidr(conf: NetConf, signal: AbortSignal): Promise<V1Node> {
     for (let round = 0; ; round++) {
       const node = await this.client.getNode(this.nodeName, signal);
       const missing = this.missing(conf, podCidrs(node));
-      if (missing.length === 0) return node;
-      if (round === 0 || round % 10 === 0) {
-        this.log.warn({ missing, podCIDRs: node.spec?.podCIDRs ?? node.spec?.podCIDR ?? null },
-          `kube: pod CIDR not assigned yet on node ${this.nodeName} (${missing.join(' and ')}); waiting for kube-controller-manager (--allocate-node-cidrs, --cluster-cidr) to set spec.podCIDR`);
+      if (missing.length === 0) { this.pendingReported = false; return node; }
+      const msg = `pod CIDR not assigned yet on node ${this.nodeName} (${missing.join(' and ')}); waiting for kube-controller-manager (--allocate-node-cidrs, --cluster-cidr) to set spec.podCIDR`;
+      if (!this.pendingReported) {
+        this.pendingReported = true;
+        throw new PodCidrPendingError(msg, missing);
       }
+      if (round % 10 === 0) this.log.warn({ missing, podCIDRs: node.spec?.podCIDRs ?? node.spec?.podCIDR ?? null }, `kube: ${msg}`);
       await this.waitForNodeChange(node.metadata?.resourceVersion ?? '', signal);
     }
   }

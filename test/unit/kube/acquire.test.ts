@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { attrs, kubeEnv, sleep, waitFor, type KubeEnv } from './helpers.js';
 import { isTwillError } from '../../../lib/errors.js';
+import { PodCidrPendingError } from '../../../lib/subnet/kube.js';
 import type { Json, JsonObject } from '../../util/fake-apiserver.js';
 
 const MAC = '0a:58:0a:f4:01:01';
@@ -38,25 +39,35 @@ describe('acquireLease', () => {
     expect(env.server.count({ method: 'PATCH', path: '/api/v1/nodes/node-a' })).toBe(0);
   });
 
-  it('waits with a clear log while the pod CIDR is not assigned and proceeds once it is', async () => {
+  it('reports "pod CIDR not assigned yet" once, then waits and proceeds when the CIDR is assigned', async () => {
     env.server.createNode({ name: 'node-a' });
     const m = env.manager();
+    const err = await m.acquireLease(A, { signal: ac.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PodCidrPendingError);
+    expect(isTwillError(err, 'KUBE')).toBe(true);
+    expect((err as Error).message).toMatch(/pod CIDR not assigned yet on node node-a \(IPv4\).*--allocate-node-cidrs/);
     let done = false;
     const p = m.acquireLease(A, { signal: ac.signal }).finally(() => { done = true; });
-    await waitFor(() => env.logs.some((l) => l.msg.includes('pod CIDR not assigned yet')), 'the "pod CIDR not assigned yet" log');
+    await waitFor(() => env.server.count({ watch: true }) >= 1, 'a watch on our node');
     await sleep(200);
     expect(done).toBe(false);
     expect(patches()).toBe(0);
+    const t0 = Date.now();
     env.server.assignPodCIDR('node-a', '10.244.9.0/24');
     const lease = await p;
+    expect(Date.now() - t0).toBeLessThan(5000); // woken by the watch, not by the 30 s re-read
     expect(lease.subnet).toBe('10.244.9.0/24');
     expect(patches()).toBe(1);
+    env.server.assignPodCIDR('node-a', []);   // a later wait reports again
+    await expect(m.acquireLease(A, { signal: ac.signal })).rejects.toBeInstanceOf(PodCidrPendingError);
   });
 
   it('a wait for the pod CIDR ends when the signal aborts', async () => {
     env.server.createNode({ name: 'node-a' });
-    const p = env.manager().acquireLease(A, { signal: ac.signal });
-    await waitFor(() => env.logs.some((l) => l.msg.includes('pod CIDR not assigned yet')), 'waiting');
+    const m = env.manager();
+    await expect(m.acquireLease(A, { signal: ac.signal })).rejects.toBeInstanceOf(PodCidrPendingError);
+    const p = m.acquireLease(A, { signal: ac.signal });
+    await waitFor(() => env.server.count({ watch: true }) >= 1, 'waiting');
     ac.abort();
     await expect(p).rejects.toSatisfy((e: unknown) => isTwillError(e, 'ABORTED'));
   });
