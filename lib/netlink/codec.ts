@@ -4,7 +4,8 @@
 // state compares equal to what was written:
 //   - a route through a nexthop object (RTA_NH_ID) is reported with only `nhid` — the kernel
 //     also echoes the nexthop's gateway/device, which belong to the Nexthop, not the Route;
-//   - neighbours without a link-layer address (INCOMPLETE/FAILED probes) are dropped;
+//   - a neighbour without a link-layer address (INCOMPLETE/FAILED, and every RTM_DELNEIGH of an
+//     ARP entry — the kernel marks it FAILED and drops the lladdr before notifying) has mac '';
 //   - route listings skip cloned (cache) entries and non-unicast types (local, broadcast, ...).
 // Sequence numbers are written as 0 here and assigned by the socket at send time.
 // Encoders validate their input and throw TwillError(invalid(...)) naming field, value and rule;
@@ -307,7 +308,9 @@ function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   else if (parsePrefix(r.dst)?.family !== r.family) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix`, 'NETLINK');
   w.u32(C.RTA_TABLE, table);
   if (r.nhid !== undefined) {
-    w.u32(C.RTA_NH_ID, r.nhid);
+    // A delete names the route by table/dst/protocol/metric only: with RTA_NH_ID the kernel
+    // refuses (EINVAL) once the nexthop is gone, and "already gone" must stay a success.
+    if (!del) w.u32(C.RTA_NH_ID, r.nhid);
   } else {
     if (r.gateway !== undefined) putIp(w, C.RTA_GATEWAY, 'gateway', r.gateway, r.family);
     if (r.ifindex !== undefined) w.u32(C.RTA_OIF, r.ifindex);
@@ -467,8 +470,7 @@ export function decodeNeigh(data: Buffer): Neigh | undefined {
   if (!family) return undefined;
   const a = parseAttrs(data, C.NDMSG_LEN);
   const ll = a.get(C.NDA_LLADDR);
-  if (!ll || ll.length === 0) return undefined;
-  const n: Neigh = { family, ifindex: data.readInt32LE(4), mac: formatMac(ll), state: data.readUInt16LE(8), flags: data[10]! };
+  const n: Neigh = { family, ifindex: data.readInt32LE(4), mac: ll && ll.length > 0 ? formatMac(ll) : '', state: data.readUInt16LE(8), flags: data[10]! };
   const dst = a.get(C.NDA_DST);
   if (dst && (dst.length === 4 || dst.length === 16)) n.ip = formatIp(dst);
   const vni = attrU32(a, C.NDA_VNI);

@@ -39,6 +39,8 @@ export interface HandleOptions {
   watchWait?: 'thread' | 'timer';
   /** Timer mode only: drain interval, ms (default 25, max 50). */
   watchIntervalMs?: number;
+  /** Receive buffer of watch sockets (default 8 MiB; tests shrink it to provoke overflow). */
+  watchBufferBytes?: number;
   clock?: Clock;
 }
 
@@ -54,6 +56,7 @@ class RtnlHandle implements NetlinkHandle {
   private readonly clock: Clock;
   private readonly intervalMs: number;
   private readonly waitMode: 'thread' | 'timer';
+  private readonly watchBuf: number | undefined;
   private readonly closing = new AbortController();
   private tail: Promise<unknown> = Promise.resolve();
   private nexthops: boolean | undefined;
@@ -64,6 +67,7 @@ class RtnlHandle implements NetlinkHandle {
     this.clock = opts.clock ?? systemClock;
     this.intervalMs = Math.min(50, Math.max(1, opts.watchIntervalMs ?? 25));
     this.waitMode = opts.watchWait ?? 'thread';
+    this.watchBuf = opts.watchBufferBytes;
     // Keep the namespace open: watch sockets bind to the very same netns even if the path is
     // re-mounted or removed later.
     this.nsFd = opts.netnsPath === undefined ? undefined : openNetns(opts.netnsPath);
@@ -224,7 +228,11 @@ class RtnlHandle implements NetlinkHandle {
   watch(groups: readonly NlEventGroup[], signal: AbortSignal): AsyncIterable<NlEvent> {
     const nums = [...new Set(groups.flatMap((g) => GROUPS[g]))];
     if (nums.length === 0) throw new TwillError('NETLINK', 'watch needs at least one group');
-    const sock = NetlinkSocket.open(this.nsFd === undefined ? { groups: nums } : { netnsFd: this.nsFd, groups: nums });
+    const sock = NetlinkSocket.open({
+      groups: nums,
+      ...(this.nsFd === undefined ? {} : { netnsFd: this.nsFd }),
+      ...(this.watchBuf === undefined ? {} : { rcvbufBytes: this.watchBuf }),
+    });
     const stop = AbortSignal.any([signal, this.closing.signal]);
     const poller = this.waitMode === 'thread' ? getPoller() : undefined;
     const fd = sock.fileno;

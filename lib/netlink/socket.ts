@@ -59,6 +59,8 @@ export interface SocketOptions {
   groups?: readonly number[];
   /** Reply timeout of a request socket (SO_RCVTIMEO), ms; default 5000. */
   timeoutMs?: number;
+  /** Receive buffer size (default 8 MiB); small values let tests provoke ENOBUFS. */
+  rcvbufBytes?: number;
 }
 
 /** Result of one message in a transaction: errno 0 = acked. */
@@ -152,7 +154,8 @@ export class NetlinkSocket {
 
   private static configure(fd: number, c: Libc, opts: SocketOptions, notify: boolean): NetlinkSocket {
     const set = (level: number, name: number, v: Buffer) => c.setsockopt(fd, level, name, v, v.length) === 0;
-    if (!set(SOL_SOCKET, SO_RCVBUFFORCE, u32buf(RCVBUF))) set(SOL_SOCKET, SO_RCVBUF, u32buf(RCVBUF));
+    const rcvbuf = opts.rcvbufBytes ?? RCVBUF;
+    if (!set(SOL_SOCKET, SO_RCVBUFFORCE, u32buf(rcvbuf))) set(SOL_SOCKET, SO_RCVBUF, u32buf(rcvbuf));
     if (!set(SOL_SOCKET, SO_SNDBUFFORCE, u32buf(SNDBUF))) set(SOL_SOCKET, SO_SNDBUF, u32buf(SNDBUF));
     set(SOL_NETLINK, NETLINK_EXT_ACK, u32buf(1));
     set(SOL_NETLINK, NETLINK_CAP_ACK, u32buf(1));

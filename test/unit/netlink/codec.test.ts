@@ -115,6 +115,7 @@ describe('codec round trips (encode a change, decode the request payload)', () =
     expect(m!.type).toBe(C.RTM_DELROUTE);
     expect(m!.data[6]).toBe(C.RT_SCOPE_NOWHERE);
     expect(m!.data[5]).toBe(116);
+    expect(parseAttrs(m!.data, C.RTMSG_LEN).has(C.RTA_NH_ID)).toBe(false); // EINVAL once the nexthop is gone
   });
 
   it('nexthops', () => {
