@@ -12,6 +12,7 @@ import { configurePod, type PodAddr } from '../link/pod.js';
 import { hostVethName, macFromIp } from '../link/names.js';
 import { hook, locked, poolsOf, storeOf, Undo } from './common.js';
 import { openPod } from './netns.js';
+import { mark } from '../trace.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';
@@ -22,6 +23,7 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
   const subnets = readSubnetFile(conf.subnetFile);
   const mtu = conf.mtu ?? subnets.mtu;
   const pod = await openPod(deps, env.netns);
+  mark('podHandle');
   let host: NetlinkHandle | undefined;
   const undo = new Undo();
   try {

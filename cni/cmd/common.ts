@@ -1,6 +1,7 @@
 // Shared pieces of the commands: the pools from the subnet file, the store lock, the
 // test-only fault hooks and an undo stack for ADD's rollback.
 import { writeSync } from 'node:fs';
+import { mark } from '../trace.js';
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { DiskStore } from '../ipam/store.js';
 import { withFileLock } from '../ipam/lock.js';
@@ -29,6 +30,7 @@ export async function locked<T>(store: DiskStore, deps: PluginDeps, fn: () => T 
 
 /** Test-only hooks (TWILL_CNI_FAIL_AT / TWILL_CNI_PAUSE_AT): fail or freeze after `step`. */
 export function hook(deps: PluginDeps, step: Step): void {
+  mark(step);
   if (deps.pauseAt === step) {
     writeSync(2, `TWILL_PAUSED ${step}\n`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);

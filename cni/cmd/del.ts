@@ -6,17 +6,20 @@
 import { deleteVeth } from '../link/veth.js';
 import { hostVethName } from '../link/names.js';
 import { locked, storeOf } from './common.js';
+import { mark } from '../trace.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';
 
 export async function cmdDel(env: CniEnv, conf: PluginConf, deps: PluginDeps): Promise<void> {
   const host = await deps.hostHandle();
+  mark('handle');
   try {
     await deleteVeth(host, hostVethName(env.containerId, env.ifname));
   } finally {
     host.close();
   }
+  mark('veth');
   const store = storeOf(conf);
   await locked(store, deps, () => store.releaseById(env.containerId, env.ifname));
 }

@@ -10,7 +10,15 @@ import { randomBytes } from 'node:crypto';
 
 export type CniCmd = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The checkout (found upwards from this file, so it also works compiled under dist/). */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(dir: string): string {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'cni'))) return d;
+    if (dirname(d) === d) return resolve(dir, '../..');
+  }
+}
 export const DEFAULT_PLUGIN = join(REPO_ROOT, 'dist/cni/twill');
 
 export interface CniExecEnv {
@@ -25,6 +33,8 @@ export interface CniExecEnv {
 export interface CniExecOptions {
   plugin?: string;           // executable (default dist/cni/twill)
   hostNetns?: string;        // run the plugin inside this named netns (ip netns exec)
+  /** How to enter hostNetns: `ip netns exec` (default; also remounts /sys) or `nsenter --net`. */
+  via?: 'ip-netns-exec' | 'nsenter';
   timeoutMs?: number;        // kill after (default 30 s)
   onSpawn?: (pid: number) => void;
 }
@@ -50,7 +60,9 @@ export function cniExec(cmd: CniCmd, conf: object, env: CniExecEnv = {}, opts: C
     ...(env.args !== undefined ? { CNI_ARGS: env.args } : {}),
     ...env.extra,
   };
-  const [file, args] = opts.hostNetns ? ['ip', ['netns', 'exec', opts.hostNetns, plugin]] : [plugin, []];
+  const [file, args] = !opts.hostNetns ? [plugin, []]
+    : opts.via === 'nsenter' ? ['nsenter', [`--net=/var/run/netns/${opts.hostNetns}`, plugin]]
+      : ['ip', ['netns', 'exec', opts.hostNetns, plugin]];
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args as string[], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);

@@ -1,0 +1,162 @@
+// CNI plugin benchmark: dist/cni/twill against Debian's reference `bridge` + `host-local`
+// (/usr/lib/cni), in the same run, on the same subnet, each plugin in its own fresh "host" netns
+// entered with `nsenter --net` (so neither touches the machine's root netns). Both are invoked
+// exactly as a runtime does (fork+exec, CNI_* env, config on stdin); the fork/exec + nsenter
+// cost is measured separately and printed, it is in both columns alike.
+//   - start-up: VERSION
+//   - sequential ADD then DEL of N pods, twill and reference interleaved pod by pod so machine
+//     noise hits both alike: p50 / p95
+//   - burst: 20 concurrent ADDs, then 20 concurrent DELs: wall time (median of R rounds)
+// Goals (issue 3): ADD p50 <= 2x the reference, burst <= 1.0x, DEL p50 <= 1.0x.
+//
+// Usage (root): npm run build && node dist/bench/cni.js [--pods 100] [--burst 20] [--rounds 3]
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cniExec, DEFAULT_PLUGIN, type CniCmd, type CniExecResult } from '../test/util/pods.js';
+import { fmtMs, quantile, table } from './lib/report.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
+const PODS = Number(flag('pods', '100'));
+const BURST = Number(flag('burst', '20'));
+const ROUNDS = Number(flag('rounds', '3'));
+const REF_DIR = '/usr/lib/cni';
+const PREFIX = `twcb${process.pid.toString(36)}`;
+const live = new Set<string>();
+
+type Kind = 'twill' | 'ref';
+
+interface Side {
+  kind: Kind;
+  host: string;          // netns name
+  plugin: string;
+  conf: Record<string, unknown>;
+  path: string;          // CNI_PATH
+}
+
+const ip = (...a: string[]) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+function netnsAdd(name: string): void {
+  ip('netns', 'add', name);
+  live.add(name);
+}
+
+function cleanup(): void {
+  for (const ns of [...live]) {
+    try { ip('netns', 'del', ns); } catch { /* gone */ }
+    live.delete(ns);
+  }
+}
+process.on('exit', cleanup);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { cleanup(); process.exit(130); });
+
+async function timed(side: Side, cmd: CniCmd, pod: string, i: number): Promise<number> {
+  const t0 = performance.now();
+  const r: CniExecResult = await cniExec(cmd, side.conf, {
+    containerId: `${side.kind}-${pod}`, netns: `/var/run/netns/${pod}`, ifname: 'eth0', path: side.path,
+  }, { plugin: side.plugin, hostNetns: side.host, via: 'nsenter' });
+  const ms = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`${side.kind} ${cmd} #${i} failed (exit ${r.code}): ${r.raw} ${r.stderr}`);
+  return ms;
+}
+
+async function spawnBaseline(host: string, n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await cniExec('VERSION', {}, {}, { plugin: '/bin/true', hostNetns: host, via: 'nsenter' });
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+function sides(dir: string): Side[] {
+  const subnetFile = join(dir, 'subnet.env');
+  writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n');
+  return [
+    {
+      kind: 'twill', host: `${PREFIX}t`, plugin: DEFAULT_PLUGIN, path: '/nonexistent',
+      conf: { cniVersion: '1.0.0', name: 'bench', type: 'twill', subnetFile, dataDir: join(dir, 'twill'), bridge: 'cni0' },
+    },
+    {
+      kind: 'ref', host: `${PREFIX}r`, plugin: join(REF_DIR, 'bridge'), path: REF_DIR,
+      conf: {
+        cniVersion: '1.0.0', name: 'bench', type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true,
+        hairpinMode: true, mtu: 1450,
+        ipam: { type: 'host-local', dataDir: join(dir, 'ref'), ranges: [[{ subnet: '10.244.1.0/24', gateway: '10.244.1.1' }]] },
+      },
+    },
+  ];
+}
+
+async function burst(side: Side, pods: string[], round: number): Promise<{ add: number; del: number }> {
+  let t0 = performance.now();
+  await Promise.all(pods.map((p, i) => timed(side, 'ADD', p, round * 1000 + i)));
+  const add = performance.now() - t0;
+  t0 = performance.now();
+  await Promise.all(pods.map((p, i) => timed(side, 'DEL', p, round * 1000 + i)));
+  return { add, del: performance.now() - t0 };
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('bench/cni needs root (network namespaces)');
+  for (const f of [DEFAULT_PLUGIN, join(REF_DIR, 'bridge'), join(REF_DIR, 'host-local')]) {
+    if (!existsSync(f)) throw new Error(`${f} is missing (npm run build; apt-get install containernetworking-plugins)`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'twill-bench-cni-'));
+  try {
+    const [tw, ref] = sides(dir) as [Side, Side];
+    for (const s of [tw, ref]) { netnsAdd(s.host); ip('-n', s.host, 'link', 'set', 'lo', 'up'); }
+    const podsOf = (k: Kind, n: number, tag: string) => Array.from({ length: n }, (_, i) => `${PREFIX}${k[0]}${tag}${i}`);
+    const seq = { twill: podsOf('twill', PODS, 's'), ref: podsOf('ref', PODS, 's') };
+    for (const p of [...seq.twill, ...seq.ref]) netnsAdd(p);
+
+    const spawn = await spawnBaseline(tw.host, 30);
+    const ver: Record<Kind, number[]> = { twill: [], ref: [] };
+    for (let i = 0; i < 30; i++) for (const s of [tw, ref]) ver[s.kind].push(await timed(s, 'VERSION', 'x', i));
+    // Warm-up: first ADD creates the bridge on each side (not counted).
+    const add: Record<Kind, number[]> = { twill: [], ref: [] };
+    const del: Record<Kind, number[]> = { twill: [], ref: [] };
+    for (let i = 0; i < PODS; i++) for (const s of [tw, ref]) add[s.kind].push(await timed(s, 'ADD', seq[s.kind][i]!, i));
+    for (let i = 0; i < PODS; i++) for (const s of [tw, ref]) del[s.kind].push(await timed(s, 'DEL', seq[s.kind][i]!, i));
+
+    const bursts: Record<Kind, { add: number; del: number }[]> = { twill: [], ref: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const s of [tw, ref]) {
+        const pods = podsOf(s.kind, BURST, `b${r}x`);
+        for (const p of pods) netnsAdd(p);
+        bursts[s.kind].push(await burst(s, pods, r));
+      }
+    }
+    report(spawn, ver, add, del, bursts);
+  } finally {
+    cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function report(spawn: number[], ver: Record<Kind, number[]>, add: Record<Kind, number[]>, del: Record<Kind, number[]>,
+  bursts: Record<Kind, { add: number; del: number }[]>): void {
+  const med = (xs: number[]) => quantile(xs, 0.5);
+  const row = (name: string, t: number, r: number, goal = ''): string[] => [name, fmtMs(t), fmtMs(r), `${(t / r).toFixed(2)}x`, goal];
+  const rows = [
+    row('start-up (VERSION) p50', med(ver.twill), med(ver.ref)),
+    row(`ADD p50 (${PODS} pods, sequential)`, med(add.twill), med(add.ref), '<= 2.0x'),
+    row(`ADD p95`, quantile(add.twill, 0.95), quantile(add.ref, 0.95)),
+    row(`DEL p50 (${PODS} pods, sequential)`, med(del.twill), med(del.ref), '<= 1.0x'),
+    row(`DEL p95`, quantile(del.twill, 0.95), quantile(del.ref, 0.95)),
+    row(`burst: ${BURST} concurrent ADDs, wall (median of ${ROUNDS})`, med(bursts.twill.map((b) => b.add)), med(bursts.ref.map((b) => b.add)), '<= 1.0x'),
+    row(`burst: ${BURST} concurrent DELs, wall (median of ${ROUNDS})`, med(bursts.twill.map((b) => b.del)), med(bursts.ref.map((b) => b.del)), '<= 1.0x'),
+  ];
+  console.log(`\nCNI plugin: twill (dist/cni/twill) vs reference bridge + host-local (${REF_DIR}), same subnet 10.244.1.0/24`);
+  console.log(table(['metric', 'twill', 'bridge+host-local', 'ratio', 'goal'], rows));
+  console.log(`(every number includes fork+exec via nsenter: /bin/true costs p50 ${fmtMs(med(spawn))} here)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+  cleanup();
+  process.exit(1);
+});

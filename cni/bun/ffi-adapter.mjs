@@ -1,0 +1,55 @@
+// A koffi-compatible libc binding on bun:ffi, for the bun-compiled plugin only (the build entry
+// hands it to lib/netlink/ffi.ts through useKoffi()). Why: in the compiled binary, loading
+// koffi costs ≈4 ms per invocation (its 1.1 MB native module must be written out and dlopen()ed,
+// pulling in libstdc++), against ≈0.5 ms for bun:ffi, which is built into the runtime — and a
+// CNI DEL is mostly start-up. Under Node (tests, agent) koffi stays the FFI.
+//
+// It understands the C prototypes lib/netlink/ffi.ts declares (int/uint32_t/long/unsigned long,
+// pointers, `_Inout_ uint32_t *` out-parameters passed as [number], `const char *` strings, and a
+// trailing `...` which is dropped: callers pass only the fixed arguments). An unknown type fails
+// loudly at bind time, never with a wrong call.
+import { dlopen, ptr, read } from 'bun:ffi';
+import { parsePrototype } from './prototype.mjs';
+
+function convertArg(conv, v, after) {
+  switch (conv) {
+    case 'cstring': return Buffer.from(`${v}\0`, 'utf8');
+    case 'inout-u32': {
+      const cell = new Uint32Array([v[0] >>> 0]);
+      after.push(() => { v[0] = cell[0]; });
+      return cell;
+    }
+    case 'buffer': return v === null || v === undefined ? null : v;
+    default: return v;
+  }
+}
+
+/** A subset of koffi's surface: load(path).func(prototype) and errno(). */
+export function bunKoffi() {
+  let errnoLoc;
+  return {
+    load(path) {
+      return {
+        func(proto) {
+          const p = parsePrototype(proto);   // types are checked now; the symbol binds on first call
+          let fn;
+          return (...values) => {
+            if (!fn) {
+              fn = dlopen(path, { [p.name]: { args: p.args.map((a) => a.ffi), returns: p.returns.ffi } }).symbols[p.name];
+              errnoLoc ??= dlopen(path, { __errno_location: { args: [], returns: 'ptr' } }).symbols.__errno_location;
+            }
+            const after = [];
+            const conv = p.args.map((a, i) => convertArg(a.conv, values[i], after));
+            const buffers = conv.map((c) => (ArrayBuffer.isView(c) ? (c.byteLength === 0 ? null : ptr(c)) : c));
+            const r = fn(...buffers);
+            for (const f of after) f();
+            return typeof r === 'bigint' ? Number(r) : r;
+          };
+        },
+      };
+    },
+    errno() {
+      return errnoLoc ? read.i32(errnoLoc(), 0) : 0;
+    },
+  };
+}
