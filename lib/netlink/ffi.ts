@@ -12,7 +12,7 @@
 // imported module instead of the runtime require.
 import { createRequire } from 'node:module';
 
-type Fn = ((...args: unknown[]) => number) & { async(...args: unknown[]): void };
+type Fn = ((...args: unknown[]) => number) & { async?: (...args: unknown[]) => void };
 interface KoffiLike {
   load(path: string): { func(proto: string): Fn };
   errno(): number;
@@ -34,8 +34,11 @@ export interface Libc {
   eventfd(initval: number, flags: number): number;
   read(fd: number, buf: Buffer, len: number): number;
   write(fd: number, buf: Buffer, len: number): number;
-  /** poll(2) on a worker thread (koffi async): the callback gets the return value and errno. */
-  pollAsync(fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void): void;
+  /**
+   * poll(2) on a worker thread (koffi async): the callback gets the return value and errno.
+   * Undefined when the FFI handed to useKoffi() has no async calls (then watches use a timer).
+   */
+  pollAsync?: (fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void) => void;
   errno(): number;
 }
 
@@ -78,9 +81,11 @@ export function getLibc(): Libc {
     eventfd: lib.func('int eventfd(unsigned int initval, int flags)') as Libc['eventfd'],
     read: lib.func('long read(int fd, void *buf, unsigned long len)') as Libc['read'],
     write: lib.func('long write(int fd, const void *buf, unsigned long len)') as Libc['write'],
-    pollAsync: (fds, nfds, timeoutMs, cb) => {
-      poll.async(fds, nfds, timeoutMs, (err: unknown, res: number) => cb(err ? -1 : res, res < 0 ? k.errno() : 0));
-    },
+    ...(typeof poll.async === 'function' ? {
+      pollAsync: (fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void) => {
+        poll.async!(fds, nfds, timeoutMs, (err: unknown, res: number) => cb(err ? -1 : res, res < 0 ? k.errno() : 0));
+      },
+    } : {}),
     errno: () => k.errno(),
   };
   return libc;

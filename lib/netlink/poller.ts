@@ -59,7 +59,7 @@ class Poller {
     const buf = Buffer.alloc(fds.length * 8); // owned by the worker until the callback
     fds.forEach((fd, i) => { buf.writeInt32LE(fd, i * 8); buf.writeInt16LE(POLLIN, i * 8 + 4); });
     this.inflight = true;
-    this.c.pollAsync(buf, fds.length, SAFETY_TIMEOUT_MS, (res) => {
+    this.c.pollAsync!(buf, fds.length, SAFETY_TIMEOUT_MS, (res) => {
       this.inflight = false;
       if (res > 0) this.dispatch(buf, fds);
       if (this.waiters.size > 0) this.start();
@@ -79,9 +79,9 @@ class Poller {
 
 let poller: Poller | undefined;
 
-/** The process-wide poller (created on first use). */
-export function getPoller(): Poller {
-  poller ??= new Poller();
+/** The process-wide poller (created on first use); undefined when the FFI has no async calls. */
+export function getPoller(): Poller | undefined {
+  if (!poller && getLibc().pollAsync) poller = new Poller();
   return poller;
 }
 
