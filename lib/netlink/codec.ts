@@ -17,7 +17,7 @@ import type {
   Addr, Family, Link, LinkSpec, LinkType, Neigh, NeighFilter, Nexthop, NlChange, NlEvent, NlEventGroup,
   NlObject, NlVerb, Route, RouteFilter, VxlanAttrs,
 } from './types.js';
-import { attrStr, attrU32, attrU8, parseAttrs, type NlMsg, type NlWriter } from './wire.js';
+import { AttrScan, attrStr, attrU32, attrU8, parseAttrs, type NlMsg, type NlWriter } from './wire.js';
 
 export type SeqSource = () => number;
 
@@ -263,14 +263,22 @@ function encodeAddr(w: NlWriter, verb: NlVerb, a: Addr, seq: number): void {
   w.end();
 }
 
+const addrScan = new AttrScan(16);
+
+/** The address in attribute `t` of `a` (4 or 16 bytes), formatted; undefined otherwise. */
+function scanIp(a: AttrScan, t: number): string | undefined {
+  const n = a.size(t);
+  return n === 4 || n === 16 ? formatIp(a.buf, a.offset(t), n) : undefined;
+}
+
 export function decodeAddr(data: Buffer): Addr | undefined {
   if (data.length < C.IFADDRMSG_LEN) return undefined;
   const family = familyOf(data[0]!);
   if (!family) return undefined;
-  const a = parseAttrs(data, C.IFADDRMSG_LEN);
-  const ip = a.get(C.IFA_LOCAL) ?? a.get(C.IFA_ADDRESS);
-  if (!ip || (ip.length !== 4 && ip.length !== 16)) return undefined;
-  return { ifindex: data.readUInt32LE(4), family, address: formatIp(ip), prefixLen: data[1]!, scope: data[3]! };
+  const a = addrScan.scan(data, C.IFADDRMSG_LEN);
+  const address = scanIp(a, C.IFA_LOCAL) ?? scanIp(a, C.IFA_ADDRESS);
+  if (!address) return undefined;
+  return { ifindex: data.readUInt32LE(4), family, address, prefixLen: data[1]!, scope: data[3]! };
 }
 
 export function dumpAddrsRequest(w: NlWriter, family: Family | undefined, seq = 0): void {
@@ -325,31 +333,32 @@ function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   w.end();
 }
 
+const routeScan = new AttrScan(32);
+
 /** Decodes an RTM_NEWROUTE/DELROUTE payload; undefined for cloned and non-unicast routes. */
 export function decodeRoute(data: Buffer): Route | undefined {
   if (data.length < C.RTMSG_LEN) return undefined;
   const family = familyOf(data[0]!);
-  if (!family || data[7] !== C.RTN_UNICAST || data.readUInt32LE(8) & C.RTM_F_CLONED) return undefined;
-  const a = parseAttrs(data, C.RTMSG_LEN);
-  const dstLen = data[1]!;
-  const dstBytes = a.get(C.RTA_DST);
-  const dstIp = dstBytes && dstBytes.length >= 4 ? formatIp(dstBytes) : family === 4 ? '0.0.0.0' : '::';
-  const r: Route = { family, dst: `${dstIp}/${dstLen}`, protocol: data[5]!, table: attrU32(a, C.RTA_TABLE) ?? data[4]!, scope: data[6]! };
-  const nhid = attrU32(a, C.RTA_NH_ID);
+  const flags = data.readUInt32LE(8);
+  if (!family || data[7] !== C.RTN_UNICAST || flags & C.RTM_F_CLONED) return undefined;
+  const a = routeScan.scan(data, C.RTMSG_LEN);
+  const dstIp = scanIp(a, C.RTA_DST) ?? (family === 4 ? '0.0.0.0' : '::');
+  const r: Route = { family, dst: `${dstIp}/${data[1]!}`, protocol: data[5]!, table: a.u32(C.RTA_TABLE) ?? data[4]!, scope: data[6]! };
+  const nhid = a.u32(C.RTA_NH_ID);
   if (nhid !== undefined) {
     r.nhid = nhid;
   } else {
-    const gw = a.get(C.RTA_GATEWAY);
-    if (gw && (gw.length === 4 || gw.length === 16)) r.gateway = formatIp(gw);
-    const oif = attrU32(a, C.RTA_OIF);
+    const gw = scanIp(a, C.RTA_GATEWAY);
+    if (gw !== undefined) r.gateway = gw;
+    const oif = a.u32(C.RTA_OIF);
     if (oif !== undefined) r.ifindex = oif;
-    if (data.readUInt32LE(8) & C.RTNH_F_ONLINK) r.onlink = true;
+    if (flags & C.RTNH_F_ONLINK) r.onlink = true;
   }
-  const metric = attrU32(a, C.RTA_PRIORITY);
+  const metric = a.u32(C.RTA_PRIORITY);
   if (metric !== undefined) r.metric = metric;
-  const src = a.get(C.RTA_PREFSRC);
-  if (src && (src.length === 4 || src.length === 16)) r.src = formatIp(src);
-  const metrics = a.get(C.RTA_METRICS);
+  const src = scanIp(a, C.RTA_PREFSRC);
+  if (src !== undefined) r.src = src;
+  const metrics = a.view(C.RTA_METRICS);
   const mtu = metrics ? attrU32(parseAttrs(metrics), C.RTAX_MTU) : undefined;
   if (mtu !== undefined) r.mtu = mtu;
   return r;
@@ -377,9 +386,9 @@ export function routeMatches(r: Route, f: RouteFilter, oif?: number): boolean {
   return true;
 }
 
-/** RTA_OIF of a route payload even when decodeRoute normalised it away (nhid routes). */
-export function routeOif(data: Buffer): number | undefined {
-  return attrU32(parseAttrs(data, C.RTMSG_LEN), C.RTA_OIF);
+/** RTA_OIF of the route payload decodeRoute() saw last (kept even when normalised away). */
+export function lastRouteOif(): number | undefined {
+  return routeScan.u32(C.RTA_OIF);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,22 +414,17 @@ function encodeNexthop(w: NlWriter, verb: NlVerb, n: Nexthop, seq: number): void
   w.end();
 }
 
+const nexthopScan = new AttrScan(16);
+
 /** Decodes an RTM_NEWNEXTHOP/DELNEXTHOP payload; groups and blackholes are not representable. */
 export function decodeNexthop(data: Buffer): Nexthop | undefined {
   if (data.length < C.NHMSG_LEN) return undefined;
-  const a = parseAttrs(data, C.NHMSG_LEN);
-  const id = attrU32(a, C.NHA_ID);
+  const a = nexthopScan.scan(data, C.NHMSG_LEN);
+  const id = a.u32(C.NHA_ID);
   if (id === undefined || a.has(C.NHA_GROUP) || a.has(C.NHA_BLACKHOLE)) return undefined;
-  const gw = a.get(C.NHA_GATEWAY);
-  const family = familyOf(data[0]!) ?? (gw?.length === 16 ? 6 : 4);
-  return {
-    id,
-    family,
-    gateway: gw && (gw.length === 4 || gw.length === 16) ? formatIp(gw) : '',
-    ifindex: attrU32(a, C.NHA_OIF) ?? 0,
-    onlink: (data.readUInt32LE(4) & C.RTNH_F_ONLINK) !== 0,
-    protocol: data[2]!,
-  };
+  const gateway = scanIp(a, C.NHA_GATEWAY) ?? '';
+  const family = familyOf(data[0]!) ?? (a.size(C.NHA_GATEWAY) === 16 ? 6 : 4);
+  return { id, family, gateway, ifindex: a.u32(C.NHA_OIF) ?? 0, onlink: (data.readUInt32LE(4) & C.RTNH_F_ONLINK) !== 0, protocol: data[2]! };
 }
 
 export function dumpNexthopsRequest(w: NlWriter, seq = 0): void {
@@ -463,17 +467,19 @@ function encodeNeigh(w: NlWriter, verb: NlVerb, n: Neigh, seq: number): void {
   w.end();
 }
 
+const neighScan = new AttrScan(16);
+
 export function decodeNeigh(data: Buffer): Neigh | undefined {
   if (data.length < C.NDMSG_LEN) return undefined;
   const af = data[0]!;
   const family: Neigh['family'] | undefined = af === C.AF_BRIDGE ? 'bridge' : familyOf(af);
   if (!family) return undefined;
-  const a = parseAttrs(data, C.NDMSG_LEN);
-  const ll = a.get(C.NDA_LLADDR);
-  const n: Neigh = { family, ifindex: data.readInt32LE(4), mac: ll && ll.length > 0 ? formatMac(ll) : '', state: data.readUInt16LE(8), flags: data[10]! };
-  const dst = a.get(C.NDA_DST);
-  if (dst && (dst.length === 4 || dst.length === 16)) n.ip = formatIp(dst);
-  const vni = attrU32(a, C.NDA_VNI);
+  const a = neighScan.scan(data, C.NDMSG_LEN);
+  const ll = a.size(C.NDA_LLADDR);
+  const n: Neigh = { family, ifindex: data.readInt32LE(4), mac: ll > 0 ? formatMac(data, a.offset(C.NDA_LLADDR), ll) : '', state: data.readUInt16LE(8), flags: data[10]! };
+  const ip = scanIp(a, C.NDA_DST);
+  if (ip !== undefined) n.ip = ip;
+  const vni = a.u32(C.NDA_VNI);
   if (vni !== undefined) n.vni = vni;
   return n;
 }

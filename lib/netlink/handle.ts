@@ -21,7 +21,7 @@ import * as C from './consts.js';
 import {
   decodeAddr, decodeEvent, decodeLink, decodeNeigh, decodeNexthop, decodeRoute, describeChange, dumpAddrsRequest,
   dumpLinksRequest, dumpNeighsRequest, dumpNexthopsRequest, dumpRoutesRequest, encodeChange, getLinkRequest,
-  getNexthopRequest, GROUPS, linkNeedsIndex, routeMatches, routeOif,
+  getNexthopRequest, GROUPS, lastRouteOif, linkNeedsIndex, routeMatches,
 } from './codec.js';
 import { getPoller } from './poller.js';
 import { NetlinkSocket, openNetns } from './socket.js';
@@ -121,7 +121,7 @@ class RtnlHandle implements NetlinkHandle {
       try {
         return this.dump((w) => dumpRoutesRequest(w, filter), (m) => {
           const r = decodeRoute(m.data);
-          return r && routeMatches(r, filter, r.nhid !== undefined ? routeOif(m.data) : undefined) ? r : undefined;
+          return r && routeMatches(r, filter, filter.ifindex !== undefined ? lastRouteOif() : undefined) ? r : undefined;
         }, 'route');
       } catch (err) {
         if (err instanceof TwillError && err.errno === C.ENOENT) return []; // the table does not exist

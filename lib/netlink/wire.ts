@@ -189,6 +189,46 @@ export const attrStr = (a: Attrs, t: number): string | undefined => {
   return v.toString('utf8', 0, nul < 0 ? v.length : nul);
 };
 
+/**
+ * Allocation-free attribute index for the hot dump decoders (routes, neighbours, nexthops,
+ * addresses arrive by the tens of thousands): records where each top-level attribute lies
+ * instead of creating a Map and a Buffer view per attribute. Reused: not re-entrant, so each
+ * decoder owns one instance.
+ */
+export class AttrScan {
+  buf: Buffer = Buffer.alloc(0);
+  private readonly at: Int32Array;
+  private readonly len: Int32Array;
+
+  constructor(maxType = 64) {
+    this.at = new Int32Array(maxType + 1);
+    this.len = new Int32Array(maxType + 1);
+  }
+
+  scan(buf: Buffer, start: number, end = buf.length): this {
+    this.buf = buf;
+    this.at.fill(-1);
+    const max = this.at.length;
+    let off = start;
+    while (off + 4 <= end) {
+      const alen = buf.readUInt16LE(off);
+      if (alen < 4 || off + alen > end) break;
+      const t = buf.readUInt16LE(off + 2) & NLA_TYPE_MASK;
+      if (t < max) { this.at[t] = off + 4; this.len[t] = alen - 4; }
+      off += align4(alen);
+    }
+    return this;
+  }
+
+  has(t: number): boolean { return this.at[t]! >= 0; }
+  size(t: number): number { return this.at[t]! >= 0 ? this.len[t]! : -1; }
+  offset(t: number): number { return this.at[t]!; }
+  u8(t: number): number | undefined { return this.size(t) >= 1 ? this.buf[this.at[t]!] : undefined; }
+  u32(t: number): number | undefined { return this.size(t) >= 4 ? this.buf.readUInt32LE(this.at[t]!) : undefined; }
+  /** A view of the payload (allocates; for the rare nested attribute). */
+  view(t: number): Buffer | undefined { return this.has(t) ? this.buf.subarray(this.at[t]!, this.at[t]! + this.len[t]!) : undefined; }
+}
+
 /** A decoded NLMSG_ERROR: errno 0 is an ACK. */
 export interface NlErr {
   errno: number;

@@ -76,6 +76,24 @@ describeRoot('netlink handle against the kernel', () => {
     expect(host.ip('link', 'show', 'vethcd34')).not.toMatch(/master|UP/);
   });
 
+  it('moves a link into another netns by fd (renaming it on the way)', async () => {
+    const host = fx.make();
+    const pod = fx.make();
+    const h = open(host.path);
+    await h.apply([{ verb: 'create', object: { kind: 'link', name: 'vethmv0', type: 'veth', veth: { peerName: 'vethmv1' } } }]);
+    const idx = (await h.listLinks()).find((l) => l.name === 'vethmv1')!.index;
+    const fd = openNetnsFd(pod.path);
+    try {
+      expect(await h.apply([{ verb: 'set', object: { kind: 'link', name: 'vethmv1', index: idx, netnsFd: fd, newName: 'eth7' } }])).toEqual([{ ok: true }]);
+    } finally {
+      closeFd(fd);
+    }
+    expect((await h.listLinks()).map((l) => l.name)).toEqual(['lo', 'vethmv0']);
+    expect(pod.ip('link', 'show', 'eth7')).toMatch(/eth7@/);
+    const hp = open(pod.path);
+    expect((await hp.listLinks()).find((l) => l.name === 'eth7')).toMatchObject({ type: 'veth', up: false });
+  });
+
   it('adds IPv4 and IPv6 addresses', async () => {
     const { ns, h, dev } = await withVxlan();
     const res = await h.apply([
