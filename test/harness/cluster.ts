@@ -5,7 +5,7 @@
 // named with one unique prefix and torn down by destroy() — or by the process-exit hook when a
 // test crashes or the demo is interrupted.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AgentStatus } from '../../agent/state.js';
@@ -140,7 +140,7 @@ class NetnsCluster implements Cluster {
   constructor(opts: ClusterOptions) {
     this.options = { ...opts };
     const tag = this.prefix.replace(/-$/, '');
-    this.workDir = join(tmpdir(), `twill-e2e-${tag}`);
+    this.workDir = join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), `twill-e2e-${tag}`);
     this.logDir = opts.logDir ?? join(REPO_ROOT, '.tmp', 'e2e', tag);
     mkdirSync(this.workDir, { recursive: true });
     mkdirSync(this.logDir, { recursive: true });
@@ -330,6 +330,8 @@ class NetnsCluster implements Cluster {
   private destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    const pid = this.store.pid();
+    if (pid !== undefined) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
     for (const ns of [...this.netnsCreated].reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     rmSync(this.workDir, { recursive: true, force: true });
   }

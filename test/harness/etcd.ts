@@ -1,59 +1,43 @@
-// A real etcd for the cluster, run inside the switch netns on the underlay bridge address so that
-// every node reaches it the way a real node would. Stopped and started again on the same address
-// and data dir (the outage test). The harness itself talks to it with etcdctl run inside the
-// switch netns: the test process stays in the root netns, which holds no test addresses.
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { nsRun, waitFor } from './exec.js';
-import { startProc, type Proc } from './procs.js';
+// A real etcd for the cluster (test/util/etcd.ts), run inside the switch netns on the underlay
+// bridge address so every node reaches it the way a real node would. Stopped and started again on
+// the same endpoint and data dir (the outage test). The harness talks to it with etcdctl inside
+// the switch netns: the test process stays in the root netns, which holds no test addresses.
+import { startEtcd, type EtcdHandle } from '../util/etcd.js';
+
+export const ETCD_CLIENT_PORT = 2379;
 
 export interface EtcdServer {
   readonly endpoint: string;      // http://<host>:2379
   readonly netns: string;
   pid(): number | undefined;
   running(): boolean;
+  /** Starts, or starts again after stop() on the same endpoint and data. */
   start(): Promise<void>;
+  /** Stops the process, keeping its data. */
   stop(): Promise<void>;
-  /** etcdctl (API v3) against this server; returns stdout. */
-  ctl(args: readonly string[], opts?: { allowFail?: boolean }): Promise<string>;
+  /** Stops for good. */
+  destroy(): Promise<void>;
+  /** etcdctl (API v3) against this server; returns stdout, throws on failure. */
+  ctl(args: readonly string[]): Promise<string>;
 }
 
 export function etcdServer(opts: { netns: string; host: string; dataDir: string; logFile: string }): EtcdServer {
-  const endpoint = `http://${opts.host}:2379`;
-  const peer = 'http://127.0.0.1:2380';
-  let proc: Proc | undefined;
-  const ctl = async (args: readonly string[], o: { allowFail?: boolean } = {}): Promise<string> => {
-    const r = await nsRun(opts.netns, 'etcdctl', [`--endpoints=${endpoint}`, '--dial-timeout=2s', '--command-timeout=5s', ...args], {
-      env: { ...process.env, ETCDCTL_API: '3' }, allowFail: o.allowFail ?? false,
-    });
-    return r.stdout;
+  let h: EtcdHandle | undefined;
+  const need = (): EtcdHandle => {
+    if (!h) throw new Error('etcd was never started');
+    return h;
   };
   return {
-    endpoint,
+    endpoint: `http://${opts.host}:${ETCD_CLIENT_PORT}`,
     netns: opts.netns,
-    pid: () => proc?.pid,
-    running: () => proc?.alive() ?? false,
-    ctl,
+    pid: () => h?.pid,
+    running: () => h?.running ?? false,
+    ctl: (args) => need().ctl(args),
     async start() {
-      if (proc?.alive()) return;
-      mkdirSync(opts.dataDir, { recursive: true });
-      proc = startProc('etcd', 'ip', ['netns', 'exec', opts.netns, 'etcd',
-        '--name', 'twill-e2e', '--data-dir', join(opts.dataDir, 'data'),
-        '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-        '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `twill-e2e=${peer}`, '--log-level', 'warn',
-        '--heartbeat-interval', '50', '--election-timeout', '500'], { logFile: opts.logFile });
-      const p = proc;
-      await waitFor('etcd to serve', async () => {
-        if (!p.alive()) throw new Error(`etcd exited; see ${opts.logFile}`);
-        const r = await nsRun(opts.netns, 'etcdctl', [`--endpoints=${endpoint}`, '--dial-timeout=1s', 'endpoint', 'health'], {
-          env: { ...process.env, ETCDCTL_API: '3' }, allowFail: true,
-        });
-        return r.code === 0;
-      }, 20_000, 100);
+      if (h) { await h.start(); return; }
+      h = await startEtcd({ host: opts.host, netns: opts.netns, dataDir: opts.dataDir, clientPort: ETCD_CLIENT_PORT, logFile: opts.logFile });
     },
-    async stop() {
-      if (proc) await proc.stop('SIGTERM', 5000);
-    },
+    async stop() { await h?.halt(); },
+    async destroy() { await h?.stop(); },
   };
 }

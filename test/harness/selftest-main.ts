@@ -8,7 +8,7 @@ const how = process.argv[2] ?? 'wait';
 const c = await startCluster({ nodes: 2, startAgents: false });
 const ext = await c.tcpProbe(c.node(0).netns, c.external.ip);   // starts an echo server process
 if (!ext.ok) throw new Error(`probe failed: ${ext.error}`);
-const pids = trackedProcs().map((p) => p.pid).join(',');
+const pids = [c.store.pid(), ...trackedProcs().map((p) => p.pid)].filter((p) => p !== undefined).join(',');
 process.stdout.write(`up ${c.prefix} ${pids}\n`);
 if (how === 'crash') setTimeout(() => { throw new Error('selftest: deliberate crash'); }, 50);
 else if (how === 'exit') setTimeout(() => process.exit(3), 50);

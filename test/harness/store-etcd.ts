@@ -27,7 +27,8 @@ export class EtcdStore implements ClusterStore {
   start(): Promise<void> { return this.etcd.start(); }
   stop(): Promise<void> { return this.etcd.stop(); }
   running(): boolean { return this.etcd.running(); }
-  destroy(): Promise<void> { return this.etcd.stop(); }
+  destroy(): Promise<void> { return this.etcd.destroy(); }
+  pid(): number | undefined { return this.etcd.pid(); }
 
   agentArgs(): string[] {
     return ['--etcd-endpoints', this.etcd.endpoint, '--etcd-prefix', this.prefix];

@@ -95,6 +95,8 @@ export class KubeStore implements ClusterStore {
     this.outage = true;
   }
 
+  pid(): number | undefined { return this.proc?.alive() ? this.proc.pid : undefined; }
+
   running(): boolean { return (this.proc?.alive() ?? false) && !this.outage; }
 
   async destroy(): Promise<void> { await this.proc?.stop('SIGTERM', 2000); }

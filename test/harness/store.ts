@@ -39,6 +39,8 @@ export interface ClusterStore {
   start(): Promise<void>;
   stop(): Promise<void>;
   running(): boolean;
+  /** PID of the store's server process (for the last-resort cleanup). */
+  pid(): number | undefined;
   /** Flags every agent gets to use this store (besides the harness's common flags). */
   agentArgs(node: NodeRef): string[];
   agentEnv(node: NodeRef): Record<string, string>;

@@ -101,14 +101,14 @@ export function basicSuite(mode: StoreMode): void {
 
     it('passes a packet of exactly the overlay MTU with DF set and refuses one byte more locally', async () => {
       const [a, b] = [c.pods[0]!, c.pods[1]!];
-      const fits = await c.ping(a.netns, b.ip, { size: OVERLAY_MTU - 28, df: true, count: 2, waitSec: 2 });
+      const fits = await c.ping(a.netns, b.ip, { size: OVERLAY_MTU - 28, df: true, count: 2, intervalSec: 0.2, waitSec: 2 });
       expect(fits.ok, `pod ${a.name} → ${b.name} with ${OVERLAY_MTU} bytes DF: ${fits.output}`).toBe(true);
       const tooBig = await c.ping(a.netns, b.ip, { size: OVERLAY_MTU - 27, df: true, count: 1 });
       expect(tooBig.received, tooBig.output).toBe(0);
       expect(tooBig.localError, `one byte over the MTU must be refused locally: ${tooBig.output}`).toBe(true);
       // The same from the node itself: the VXLAN device's MTU is what bounds it.
       const node = c.node(a.node);
-      const nFits = await c.ping(node.netns, b.ip, { size: OVERLAY_MTU - 28, df: true, count: 2, waitSec: 2 });
+      const nFits = await c.ping(node.netns, b.ip, { size: OVERLAY_MTU - 28, df: true, count: 2, intervalSec: 0.2, waitSec: 2 });
       expect(nFits.ok, `${node.name} → ${b.name} ${OVERLAY_MTU} bytes DF: ${nFits.output}`).toBe(true);
       const nBig = await c.ping(node.netns, b.ip, { size: OVERLAY_MTU - 27, df: true, count: 1 });
       expect(nBig.localError, `${node.name}: one byte over must be refused locally: ${nBig.output}`).toBe(true);
