@@ -183,7 +183,7 @@ export class KubeNodeClient {
    * passed raw (plain JSON, not client-node model classes). A 410 — as HTTP status or as an ERROR
    * event in the stream, which is how kube-apiserver reports it — resolves as 'expired'.
    */
-  watchNodes(p: WatchParams, onEvent: (type: WatchEventType, obj: V1Node) => void, signal: AbortSignal): Promise<WatchOutcome> {
+  watchNodes(p: WatchParams, onEvent: (type: WatchEventType, obj: V1Node) => void, signal: AbortSignal, onConnect?: () => void): Promise<WatchOutcome> {
     if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
     return new Promise((resolve) => {
       let controller: AbortController | undefined;
@@ -218,7 +218,8 @@ export class KubeNodeClient {
         finish({ kind: 'closed', events });
       };
       this.watcher.watch('/api/v1/nodes', query, onLine, onDone).then(
-        (c) => { controller = c; if (settled) c.abort(); },
+        // Resolved while still unsettled = the server answered 200 and the stream is open.
+        (c) => { controller = c; if (settled) c.abort(); else onConnect?.(); },
         (err: unknown) => onDone(err),
       );
     });

@@ -27,7 +27,8 @@ export interface NodeWatchOptions {
   /** Server-side watch timeout; randomised in [t, 2t) so agents do not reconnect in step. */
   watchTimeoutSeconds?: number;
   random?: () => number;
-  onState?: (s: WatcherState) => void;
+  /** Lifecycle: 'alive' after a list or a watch connects, 'lost' (with the error) on failure. */
+  onState?: (s: WatcherState, detail?: string) => void;
 }
 
 /** A FIFO of events with one async consumer. */
@@ -85,7 +86,7 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
   let rv = '';
   let expiredStreak = 0;
   let state: WatcherState | undefined;
-  const setState = (s: WatcherState) => { if (s !== state) { state = s; o.onState?.(s); } };
+  const setState = (s: WatcherState, detail?: string) => { if (s !== state || detail !== undefined) { state = s; o.onState?.(s, detail); } };
   setState('pending');
   while (!signal.aborted) {
     try {
@@ -94,8 +95,8 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
         ch.push(tracker.relist(list.items));
         rv = list.resourceVersion;
         o.log.debug({ nodes: list.items.length, leases: tracker.size, resourceVersion: rv }, 'kube: listed nodes');
+        setState('alive');
       }
-      setState('alive');
       const started = o.clock.now();
       const outcome: WatchOutcome = await o.client.watchNodes(
         { resourceVersion: rv, timeoutSeconds: Math.round(base * (1 + random())) },
@@ -106,6 +107,7 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
           if (next) rv = next;
         },
         signal,
+        () => setState('alive'),
       );
       if (outcome.kind === 'aborted') return;
       if (outcome.kind === 'expired') {
@@ -126,7 +128,7 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
       throw outcome.error;
     } catch (err) {
       if (signal.aborted) return;
-      setState('lost');
+      setState('lost', kubeErrorMessage(err));
       const delay = backoff.next();
       o.log.warn({ err: kubeErrorMessage(err), retryInMs: delay, server: o.client.server }, rv === '' ? 'kube: listing nodes failed; retrying' : 'kube: node watch failed; restarting');
       try { await o.clock.sleep(delay, signal); } catch { return; }

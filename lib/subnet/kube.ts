@@ -72,6 +72,8 @@ export class KubeSubnetManager implements SubnetManager {
   readonly client: KubeNodeClient;
   /** The node watch's lifecycle (for status and readiness). */
   watcherState: WatcherState = 'pending';
+  /** Why the node watch is 'lost'. */
+  watcherError: string | undefined;
   private readonly o: KubeSubnetManagerOptions;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -91,7 +93,12 @@ export class KubeSubnetManager implements SubnetManager {
     this.clock = o.clock ?? systemClock;
   }
 
-  /** Reads and validates net-conf.json (mounted from the ConfigMap). CONFIG_MISSING when absent. */
+  /**
+   * Reads and validates net-conf.json (mounted from the ConfigMap). CONFIG_MISSING when absent.
+   * The agent also calls this periodically as its "lease store reachable?" probe; in kube mode the
+   * store is the API server, so while the node watch is failing this rejects (KUBE) with the
+   * watch's error — the probe then costs no API request, which matters with thousands of nodes.
+   */
   async getNetworkConfig(signal: AbortSignal): Promise<NetConf> {
     if (signal.aborted) throw abortError(signal);
     let text: string;
@@ -104,7 +111,10 @@ export class KubeSubnetManager implements SubnetManager {
         `--net-config-path: ${JSON.stringify(this.o.netConfigPath)} cannot be read (${code ?? errorMessage(err)}); in a DaemonSet it is mounted from the twill ConfigMap's net-conf.json`,
         { field: '--net-config-path', value: this.o.netConfigPath, rule: 'must be a readable net-conf.json', cause: err });
     }
-    this.conf = parseNetConf(text, this.log);
+    if (this.conf?.raw !== text) this.conf = parseNetConf(text, this.log); // warnings once per change
+    if (this.watcherState === 'lost') {
+      throw new TwillError('KUBE', `Kubernetes API ${this.client.server} unreachable: node watch failing (${this.watcherError ?? 'unknown error'})`);
+    }
     return this.conf;
   }
 
@@ -147,7 +157,7 @@ export class KubeSubnetManager implements SubnetManager {
       client: this.client, keys: this.keys, clock: this.clock, log: this.log,
       ...(this.o.newBackoff ? { backoff: this.o.newBackoff() } : {}),
       ...(this.o.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: this.o.watchTimeoutSeconds }),
-      onState: (s) => { this.watcherState = s; },
+      onState: (s, detail) => { this.watcherState = s; this.watcherError = s === 'lost' ? detail : undefined; },
     }, this.linked(signal));
   }
 

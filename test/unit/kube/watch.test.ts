@@ -144,6 +144,24 @@ describe('watchLeases', () => {
     expect(ofType(c!.events, 'removed')[0]!.lease.key).toBe('node-b');
   });
 
+  it('reports the API as unreachable through getNetworkConfig while the watch is lost (the agent\'s store probe)', async () => {
+    await started();
+    const m = env.manager();
+    const probe = () => m.getNetworkConfig(new AbortController().signal);
+    c!.stop();
+    c = collect(m);
+    await waitFor(() => m.watcherState === 'alive', 'watch alive');
+    await expect(probe()).resolves.toMatchObject({ network: '10.244.0.0/16' });
+    env.server.failRequests(503);
+    env.server.dropAllWatches('reset');
+    await waitFor(() => m.watcherState === 'lost', 'watch lost');
+    await waitFor(() => env.server.count({ status: 503 }) >= 1, 'a refused reconnect');
+    await expect(probe()).rejects.toThrow(/Kubernetes API http:\/\/127\.0\.0\.1:\d+ unreachable: node watch failing \(503/);
+    env.server.failRequests(null);
+    await waitFor(() => m.watcherState === 'alive', 'watch alive again');
+    await expect(probe()).resolves.toMatchObject({ network: '10.244.0.0/16' });
+  });
+
   it('relists and emits a fresh snapshot on 410 Gone (ERROR event in the stream)', async () => {
     addPeer('node-b', 2);
     await started();
