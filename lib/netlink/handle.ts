@@ -109,6 +109,16 @@ class RtnlHandle implements NetlinkHandle {
     return this.serial(() => this.dump((w) => dumpLinksRequest(w), (m) => decodeLink(m.data), 'link'));
   }
 
+  getLink(name: string): Promise<Link | undefined> {
+    return this.serial(async () => {
+      const w = new NlWriter(64);
+      getLinkRequest(w, name);
+      let link: Link | undefined;
+      await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) link = decodeLink(m.data); });
+      return link;
+    });
+  }
+
   listAddrs(family?: Family): Promise<Addr[]> {
     return this.serial(() => this.dump((w) => dumpAddrsRequest(w, family), (m) => {
       const a = decodeAddr(m.data);

@@ -84,6 +84,7 @@ export class MemoryKernel implements NetlinkHandle {
   // ---- NetlinkHandle ----------------------------------------------------------------------------
 
   async listLinks(): Promise<Link[]> { this.check(); return this.links(); }
+  async getLink(name: string): Promise<Link | undefined> { this.check(); return this.linkByName(name); }
   async listAddrs(family?: Family): Promise<Addr[]> { this.check(); return this.addrs().filter((a) => family === undefined || a.family === family); }
   async listNexthops(): Promise<Nexthop[]> { this.check(); return this.nexthops(); }
   async supportsNexthops(): Promise<boolean> { this.check(); return this.nhSupport; }

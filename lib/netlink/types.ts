@@ -157,6 +157,12 @@ export interface NetlinkHandle {
   /** A description of the bound netns for error messages ("host", "/var/run/netns/x"). */
   readonly netns: string;
   listLinks(): Promise<Link[]>;
+  /**
+   * One link by name without a dump (RTM_GETLINK with IFLA_IFNAME); undefined when absent.
+   * Optional for backward compatibility; a dump of all links is interrupted (NLM_F_DUMP_INTR)
+   * when links change concurrently, e.g. 20 CNI ADDs creating veths at once.
+   */
+  getLink?(name: string): Promise<Link | undefined>;
   listAddrs(family?: Family): Promise<Addr[]>;
   listRoutes(filter?: RouteFilter): Promise<Route[]>;
   listNexthops(): Promise<Nexthop[]>;           // [] where the kernel has no nexthop objects
