@@ -47,6 +47,8 @@ export class LeaseKeeper {
     this.d.logger.warn({ subnet: old?.subnet }, 'our lease vanished from the store; re-acquiring (datapath untouched)');
     const lease = await this.acquire(old?.subnet, signal);
     if (old && lease.subnet !== old.subnet) {
+      // Do not sit on a subnet we are about to abandon: give it back before exiting.
+      await this.d.sm.releaseLease?.(lease, signal).catch((err) => this.d.logger.warn({ err: errorMessage(err) }, 'could not release the new lease'));
       throw new TwillError('LEASE_LOST', `our subnet ${old.subnet} is now held by another node (we were given ${lease.subnet}); exiting so pods are not left on a subnet we do not own`);
     }
     return lease;

@@ -28,7 +28,6 @@ const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
 const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
 
-if (!args.includes('--inside')) await outer(); else await inside();
 
 async function outer(): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('bench/agent: needs root (network namespaces); skipped'); return; }
@@ -57,7 +56,9 @@ async function inside(): Promise<void> {
   for (const n of PEERS) {
     const last = n === Math.max(...PEERS);
     const r = await convergence(h, n, last ? async (ctx) => {
-      extra = { latency: await latency(h, ctx, EVENTS), resources: await resources(ctx.agent.pid!) };
+      const l = await latency(h, ctx, EVENTS);
+      extra = { latency: l, resources: await resources(ctx.agent.pid!) };
+      return l;
     } : undefined);
     runs.push(r);
   }
@@ -93,7 +94,7 @@ function peerOf(i: number): BaselinePeer {
 const keyOf = (p: BaselinePeer) => `${PREFIX}/subnets/${p.subnet.replace('/', '-')}`;
 const valueOf = (p: BaselinePeer) => encodeLeaseAttrs({ publicIP: p.publicIP, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: p.vtepMAC } });
 
-async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promise<void>): Promise<Run> {
+async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promise<LatencyResult>): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'twill-bench-'));
   const etcdProc = await startEtcd({ host: '127.0.0.1', dataDir: join(dir, 'etcd') });
   const etcd = new Etcd3({ hosts: etcdProc.endpoint });
@@ -117,11 +118,13 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     const kernelMs = firstApplyMs(log);
     await verifyKernel(h, n);
     const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId };
-    if (more) await more(ctx);
+    const l = more ? await more(ctx) : undefined;
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
+    if (l) l.anchor = await iproute2OnePeer();   // the agent is gone: nobody repairs these away
     execFileSync('ip', ['link', 'del', 'twill.1']);
     const baselineMs = await programWithIproute2(undefined, peers);
+    execFileSync('ip', ['link', 'del', 'twill.1']);
     return { peers: n, agentMs, kernelMs, baselineMs };
   } finally {
     etcd.close();
@@ -198,10 +201,14 @@ async function latency(h: NetlinkHandle, c: Ctx, count: number): Promise<Latency
   }
   ctl.abort();
   await watch.catch(() => undefined);
-  // Anchor: the same four entries for one peer written by iproute2 (exec ip -batch + bridge -batch).
+  return { add, del, anchor: [] };
+}
+
+/** Anchor for event latency: one peer's four entries written by iproute2 (ip -batch + bridge -batch). */
+async function iproute2OnePeer(): Promise<number[]> {
   const anchor: number[] = [];
   for (let i = 0; i < 30; i++) anchor.push(await programWithIproute2(undefined, [peerOf(50_000 + i)], { reuseDevice: true }));
-  return { add, del, anchor };
+  return anchor;
 }
 
 interface Resources { rssMiB: number; cpuPct: number; anchorRssMiB: number; anchorCpuPct: number }
@@ -228,4 +235,5 @@ async function resources(pid: number): Promise<Resources> {
   return res;
 }
 
-
+// Last, so every const above is initialised before the top-level await runs.
+if (!args.includes('--inside')) await outer(); else await inside();

@@ -184,3 +184,18 @@ describe('Daemon (memory kernel + memory store)', () => {
     rmSync(o.subnetFile, { force: true });
   });
 });
+
+describe('LeaseKeeper', () => {
+  it('exits when our subnet went to another node, after giving the new lease back', async () => {
+    const { LeaseKeeper } = await import('../../../agent/lease-keeper.js');
+    const sm = new MemorySubnetManager({ config: JSON.stringify({ Network: '10.244.0.0/22', SubnetLen: 24 }) });
+    const attrs = peerAttrs(1);
+    const keeper = new LeaseKeeper({ sm, attrs, clock: { now: () => Date.now(), sleep: async () => undefined }, logger: silentLogger(), renewMarginMs: 0, onProblem: () => undefined, onLease: () => undefined });
+    const ctl = new AbortController();
+    const mine = await keeper.acquire(undefined, ctl.signal);
+    sm.removeLease(mine.subnet);
+    sm.putLease({ subnet: mine.subnet, attrs: peerAttrs(9) });         // someone else took it
+    await expect(keeper.reacquire(ctl.signal)).rejects.toMatchObject({ code: 'LEASE_LOST' });
+    expect(sm.leases().filter((l) => l.attrs.publicIP === attrs.publicIP)).toEqual([]);
+  });
+});
