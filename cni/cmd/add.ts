@@ -6,7 +6,7 @@ import { CniError, CNI_ERR } from '../skel/errors.js';
 import { readSubnetFile, type FamilySubnet } from '../subnet-env.js';
 import { allocate, type Allocation } from '../ipam/allocate.js';
 import { formatIp, formatCidr, networkString, type IpFamily } from '../ipam/ip.js';
-import { ensureBridge } from '../link/bridge.js';
+import { ensureBridge, findLink } from '../link/bridge.js';
 import { createVeth, deleteVeth } from '../link/veth.js';
 import { configurePod, type PodAddr } from '../link/pod.js';
 import { hostVethName, macFromIp } from '../link/names.js';
@@ -27,7 +27,7 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
   let host: NetlinkHandle | undefined;
   const undo = new Undo();
   try {
-    if ((await pod.listLinks()).some((l) => l.name === env.ifname)) {
+    if (await findLink(pod, env.ifname)) {
       throw new CniError(CNI_ERR.invalidEnv, `CNI_IFNAME: ${JSON.stringify(env.ifname)} is invalid: an interface of that name already exists in ${env.netns}`);
     }
     const store = storeOf(conf);

@@ -8,6 +8,7 @@ import { hostVethName } from '../link/names.js';
 import { parsePrevResult, type Result } from '../result.js';
 import { locked, storeOf } from './common.js';
 import { openPod } from './netns.js';
+import { findLink } from '../link/bridge.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';
@@ -37,7 +38,7 @@ function drift(msg: string): CniError {
 }
 
 async function checkPod(pod: NetlinkHandle, env: CniEnv, prev: Result): Promise<Link> {
-  const link = (await pod.listLinks()).find((l) => l.name === env.ifname);
+  const link = await findLink(pod, env.ifname);
   if (!link) throw drift(`interface ${env.ifname} is missing in ${env.netns}`);
   if (!link.up) throw drift(`interface ${env.ifname} in ${env.netns} is down`);
   const idx = prev.interfaces.findIndex((i) => i.name === env.ifname && i.sandbox !== undefined);
@@ -72,12 +73,11 @@ async function checkRoutes(pod: NetlinkHandle, link: Link, prev: Result): Promis
 }
 
 async function checkHost(host: NetlinkHandle, env: CniEnv, conf: PluginConf): Promise<void> {
-  const links = await host.listLinks();
-  const bridge = links.find((l) => l.name === conf.bridge);
+  const bridge = await findLink(host, conf.bridge);
   if (!bridge || bridge.type !== 'bridge') throw drift(`bridge ${conf.bridge} is missing`);
   if (!bridge.up) throw drift(`bridge ${conf.bridge} is down`);
   const name = hostVethName(env.containerId, env.ifname);
-  const veth = links.find((l) => l.name === name);
+  const veth = await findLink(host, name);
   if (!veth) throw drift(`host veth ${name} is missing`);
   if (veth.master !== bridge.index) throw drift(`host veth ${name} is not attached to bridge ${conf.bridge}`);
   if (!veth.up) throw drift(`host veth ${name} is down`);

@@ -37,6 +37,11 @@ export async function ensureBridge(h: NetlinkHandle, name: string, mtu: number, 
   return br;
 }
 
+/**
+ * One link by name: RTM_GETLINK by name where the handle has it (a dump of all host links is
+ * interrupted by concurrent ADDs creating veths, and grows with the number of pods).
+ */
 export async function findLink(h: NetlinkHandle, name: string): Promise<Link | undefined> {
+  if (h.getLink) return h.getLink(name);
   return (await h.listLinks()).find((l) => l.name === name);
 }

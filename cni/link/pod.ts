@@ -16,10 +16,6 @@ export interface PodAddr {
   routes: string[];       // destinations reached via the gateway ("0.0.0.0/0" or the cluster network)
 }
 
-export async function podLinks(h: NetlinkHandle): Promise<Link[]> {
-  return h.listLinks();
-}
-
 export async function configurePod(h: NetlinkHandle, ifname: string, addrs: readonly PodAddr[]): Promise<Link> {
   const links = await h.listLinks();
   const lo = links.find((l) => l.type === 'loopback' || l.name === 'lo');

@@ -37,6 +37,7 @@ export interface CniExecOptions {
   via?: 'ip-netns-exec' | 'nsenter';
   timeoutMs?: number;        // kill after (default 30 s)
   onSpawn?: (pid: number) => void;
+  onStderr?: (text: string) => void;   // live stderr (e.g. to see TWILL_CNI_PAUSE_AT's marker)
 }
 
 export interface CniExecResult {
@@ -69,7 +70,7 @@ export function cniExec(cmd: CniCmd, conf: object, env: CniExecEnv = {}, opts: C
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; opts.onStderr?.(err); });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
     child.on('close', (code, signal) => {
@@ -137,7 +138,7 @@ export async function addPod(o: AddPodOptions): Promise<Pod> {
 }
 
 /** DELs the pod (throws when DEL fails) and removes its netns. */
-export async function delPod(pod: Pod, conf: object, opts: Omit<CniExecOptions, 'onSpawn'> = {}): Promise<void> {
+export async function delPod(pod: Pod, conf: object, opts: Omit<CniExecOptions, 'onSpawn' | 'onStderr'> = {}): Promise<void> {
   try {
     const r = await cniExec('DEL', { ...conf, prevResult: pod.result }, pod, opts);
     if (r.code !== 0) throw new Error(`CNI DEL for pod ${pod.name} failed (exit ${r.code}): ${r.raw.trim()} ${r.stderr.trim()}`);

@@ -1,0 +1,217 @@
+// The built executable (dist/cni/twill), invoked exactly as a runtime does, inside a fresh
+// "host" netns per test file: every supported spec version end to end, idempotent DEL, DEL
+// without a netns, CHECK drift, GC, STATUS, bad input, rollback after injected failures.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeRoot } from '../../util/root.js';
+import { ensurePluginBuilt } from '../../util/pods.js';
+import { hostVethName } from '../../../cni/link/names.js';
+import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
+import { TestNode } from './node.js';
+
+describeRoot('CNI plugin executable (integration)', () => {
+  let node: TestNode;
+  beforeAll(() => { node = new TestNode(ensurePluginBuilt()); });
+  afterAll(() => node?.cleanup());
+
+  describe.each(SUPPORTED_VERSIONS)('spec %s', (v) => {
+    it('ADD, CHECK, GC, STATUS, DEL, DEL again', async () => {
+      const pod = node.pod();
+      const conf = node.conf({ cniVersion: v });
+      const env = { containerId: pod.id, netns: pod.netns };
+      const add = await node.exec('ADD', conf, env);
+      expect(add.code, add.raw + add.stderr).toBe(0);
+      const r = add.stdout as { cniVersion: string; ips: Record<string, unknown>[]; interfaces: Record<string, unknown>[] };
+      expect(r.cniVersion).toBe(v);
+      expect('version' in r.ips[0]!).toBe(v.startsWith('0.'));
+      const addr = String(r.ips[0]!['address']);
+      expect(addr).toMatch(/^10\.244\.1\.\d+\/24$/);
+      // The kernel agrees with the result.
+      const podIp = addr.split('/')[0]!;
+      expect(node.ip(pod.name, '-4', 'addr', 'show', 'eth0')).toContain(`inet ${addr}`);
+      expect(node.ip(pod.name, 'link', 'show', 'lo')).toMatch(/UP/);
+      expect(node.ip(pod.name, 'route')).toContain('default via 10.244.1.1 dev eth0');
+      expect(node.ip(pod.name, 'link', 'show', 'eth0')).toContain('mtu 1450');
+      const veth = hostVethName(pod.id, 'eth0');
+      expect(node.ip(node.host, '-d', 'link', 'show', veth)).toMatch(/master cni0[\s\S]*hairpin on/);
+      expect(node.ip(node.host, 'addr', 'show', 'cni0')).toContain('inet 10.244.1.1/24');
+      expect(readFileSync(join(node.storeDir, podIp), 'utf8')).toBe(`${pod.id}\r\neth0`);
+      expect(execIn(node, 'cat', '/proc/sys/net/ipv4/ip_forward').trim()).toBe('1');
+      expect(execIn(node, 'ping', '-c1', '-W2', podIp)).toContain('1 received');
+
+      const prev = { ...conf, prevResult: r };
+      const check = await node.exec('CHECK', prev, env);
+      if (v.startsWith('0.3')) expect((check.stdout as { code: number }).code).toBe(1);
+      else expect(check.code, check.raw).toBe(0);
+
+      const gc = await node.exec('GC', { ...conf, 'cni.dev/valid-attachments': [{ containerID: pod.id, ifname: 'eth0' }] }, {});
+      const status = await node.exec('STATUS', conf, {});
+      if (v === '1.1.0') {
+        expect(gc.code, gc.raw).toBe(0);
+        expect(status.code, status.raw).toBe(0);
+        expect(node.records()[podIp]).toBeDefined();           // GC kept the valid attachment
+      } else {
+        expect((gc.stdout as { code: number }).code).toBe(1);
+        expect((status.stdout as { code: number }).code).toBe(1);
+      }
+
+      const del = await node.exec('DEL', prev, env);
+      expect(del.code, del.raw).toBe(0);
+      expect(del.raw).toBe('');
+      expect(node.records()[podIp]).toBeUndefined();
+      expect(node.hostLinks()).not.toContain(veth);
+      expect(node.ip(pod.name, 'link')).not.toContain('eth0');
+      expect((await node.exec('DEL', prev, env)).code).toBe(0);
+      node.dropPod(pod.name);
+    });
+  });
+
+  it('DEL with an empty CNI_NETNS releases the address and the veth (ctr does this)', async () => {
+    const pod = node.pod();
+    const add = await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns });
+    expect(add.code, add.raw).toBe(0);
+    const del = await node.exec('DEL', node.conf(), { containerId: pod.id, netns: '' });
+    expect(del.code, del.raw).toBe(0);
+    expect(Object.values(node.records())).not.toContain(`${pod.id}\r\neth0`);
+    expect(node.hostLinks()).not.toContain(hostVethName(pod.id, 'eth0'));
+    node.dropPod(pod.name);
+  });
+
+  it('DEL after the pod netns is gone still releases everything', async () => {
+    const pod = node.pod();
+    expect((await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns })).code).toBe(0);
+    node.dropPod(pod.name);
+    const del = await node.exec('DEL', node.conf(), { containerId: pod.id, netns: pod.netns });
+    expect(del.code, del.raw).toBe(0);
+    expect(Object.values(node.records())).not.toContain(`${pod.id}\r\neth0`);
+  });
+
+  it('CHECK reports drift in the pod and in the store', async () => {
+    const pod = node.pod();
+    const env = { containerId: pod.id, netns: pod.netns };
+    const add = await node.exec('ADD', node.conf(), env);
+    const prev = node.conf({ prevResult: add.stdout });
+    node.ip(pod.name, 'route', 'del', 'default');
+    let check = await node.exec('CHECK', prev, env);
+    expect(check.stdout).toMatchObject({ code: 101, msg: expect.stringMatching(/route 0\.0\.0\.0\/0 via 10\.244\.1\.1 is missing/) });
+    node.ip(pod.name, 'route', 'add', 'default', 'via', '10.244.1.1', 'dev', 'eth0');
+    expect((await node.exec('CHECK', prev, env)).code).toBe(0);
+    node.ip(node.host, 'link', 'set', hostVethName(pod.id, 'eth0'), 'nomaster');
+    check = await node.exec('CHECK', prev, env);
+    expect(check.stdout).toMatchObject({ code: 101, msg: expect.stringMatching(/not attached to bridge cni0/) });
+    expect((await node.exec('DEL', prev, env)).code).toBe(0);
+    node.dropPod(pod.name);
+  });
+
+  it('GC releases stale records and orphan veths, never a valid one', async () => {
+    const keep = node.pod();
+    const drop = node.pod();
+    for (const p of [keep, drop]) expect((await node.exec('ADD', node.conf(), { containerId: p.id, netns: p.netns })).code).toBe(0);
+    const gc = await node.exec('GC', node.conf({ 'cni.dev/valid-attachments': [{ containerID: keep.id, ifname: 'eth0' }] }), {});
+    expect(gc.code, gc.raw).toBe(0);
+    const owners = Object.values(node.records());
+    expect(owners).toContain(`${keep.id}\r\neth0`);
+    expect(owners).not.toContain(`${drop.id}\r\neth0`);
+    expect(node.hostLinks()).toContain(hostVethName(keep.id, 'eth0'));
+    expect(node.hostLinks()).not.toContain(hostVethName(drop.id, 'eth0'));
+    expect(node.ip(keep.name, 'addr', 'show', 'eth0')).toContain('10.244.1.');
+    expect((await node.exec('DEL', node.conf(), { containerId: keep.id, netns: keep.netns })).code).toBe(0);
+    node.dropPod(keep.name);
+    node.dropPod(drop.name);
+  });
+
+  it('bad input: spec error JSON, non-zero exit, no state changed', async () => {
+    const pod = node.pod();
+    const before = node.records();
+    const links = node.hostLinks();
+    const cases: [string, Promise<{ code: number | null; stdout: unknown }>, number][] = [
+      ['malformed JSON', execRaw(node, '{"cniVersion":', pod), 6],
+      ['unsupported version', node.exec('ADD', node.conf({ cniVersion: '0.2.0' }), { containerId: pod.id, netns: pod.netns }), 1],
+      ['missing name', node.exec('ADD', { ...node.conf(), name: undefined }, { containerId: pod.id, netns: pod.netns }), 7],
+      ['missing netns', node.exec('ADD', node.conf(), { containerId: pod.id, netns: '/var/run/netns/nonexistent-tw' }), 3],
+      ['missing CNI_CONTAINERID', node.exec('ADD', node.conf(), { netns: pod.netns }), 4],
+      ['ipam section', node.exec('ADD', node.conf({ ipam: { type: 'host-local' } }), { containerId: pod.id, netns: pod.netns }), 2],
+      ['no subnet file', node.exec('ADD', node.conf({ subnetFile: join(node.dir, 'nope.env') }), { containerId: pod.id, netns: pod.netns }), 11],
+    ];
+    for (const [what, p, code] of cases) {
+      const r = await p;
+      expect(r.code, what).toBe(1);
+      expect(r.stdout, what).toMatchObject({ code, msg: expect.any(String), cniVersion: expect.any(String) });
+    }
+    writeFileSync(join(node.dir, 'garbled.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=abc\n');
+    const g = await node.exec('ADD', node.conf({ subnetFile: join(node.dir, 'garbled.env') }), { containerId: pod.id, netns: pod.netns });
+    expect(g.stdout).toMatchObject({ code: 6, msg: expect.stringMatching(/FLANNEL_MTU/) });
+    node.ip(pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'x0');
+    const dup = await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns });
+    expect(dup.stdout).toMatchObject({ code: 4, msg: expect.stringMatching(/CNI_IFNAME.*already exists/) });
+    expect(node.records()).toEqual(before);
+    expect(node.hostLinks()).toEqual(links);
+    node.dropPod(pod.name);
+  });
+
+  it('an exhausted subnet fails cleanly and STATUS reports it (code 50)', async () => {
+    const small = join(node.dir, 'small.env');
+    writeFileSync(small, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.9.1/30\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const conf = node.conf({ subnetFile: small, name: 'small', bridge: 'cni9' });
+    const a = node.pod();
+    const b = node.pod();
+    expect((await node.exec('ADD', conf, { containerId: a.id, netns: a.netns })).code).toBe(0);
+    const st = await node.exec('STATUS', conf, {});
+    expect(st.stdout).toMatchObject({ code: 50, msg: expect.stringMatching(/no free address/) });
+    const r = await node.exec('ADD', conf, { containerId: b.id, netns: b.netns });
+    expect(r.stdout).toMatchObject({ code: 100 });
+    expect(node.ip(b.name, 'link')).not.toContain('eth0');
+    expect((await node.exec('STATUS', node.conf({ subnetFile: join(node.dir, 'nope.env') }), {})).stdout).toMatchObject({ code: 50 });
+    expect((await node.exec('DEL', conf, { containerId: a.id, netns: a.netns })).code).toBe(0);
+    node.dropPod(a.name);
+    node.dropPod(b.name);
+  });
+
+  it.each(['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'])('rolls back everything after a failure injected at %s', async (step) => {
+    const pod = node.pod();
+    const before = node.records();
+    const r = await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns, extra: { TWILL_CNI_FAIL_AT: step } });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatchObject({ code: 999, msg: expect.stringContaining(`"${step}"`) });
+    expect(node.records()).toEqual(before);
+    expect(node.hostLinks()).not.toContain(hostVethName(pod.id, 'eth0'));
+    expect(node.ip(pod.name, 'link')).not.toContain('eth0');
+    node.dropPod(pod.name);
+  });
+
+  it('releases the address when the subnet file disappears between ADD and DEL', async () => {
+    const pod = node.pod();
+    const sub = join(node.dir, 'later.env');
+    writeFileSync(sub, readFileSync(node.subnetFile));
+    const conf = node.conf({ subnetFile: sub });
+    expect((await node.exec('ADD', conf, { containerId: pod.id, netns: pod.netns })).code).toBe(0);
+    unlinkSync(sub);
+    expect((await node.exec('DEL', conf, { containerId: pod.id, netns: pod.netns })).code).toBe(0);
+    expect(Object.values(node.records())).not.toContain(`${pod.id}\r\neth0`);
+    node.dropPod(pod.name);
+  });
+});
+
+function execIn(node: TestNode, ...cmd: string[]): string {
+  return execFileSyncText('ip', ['netns', 'exec', node.host, ...cmd]);
+}
+
+function execFileSyncText(file: string, args: string[]): string {
+  return execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+}
+
+/** ADD with a raw (possibly malformed) stdin. */
+async function execRaw(node: TestNode, stdin: string, pod: { id: string; netns: string }) {
+  return new Promise<{ code: number | null; stdout: unknown }>((resolve, reject) => {
+    const c = spawn('ip', ['netns', 'exec', node.host, node.plugin], {
+      env: { PATH: process.env['PATH'] ?? '', CNI_COMMAND: 'ADD', CNI_CONTAINERID: pod.id, CNI_NETNS: pod.netns, CNI_IFNAME: 'eth0', CNI_PATH: '/x' },
+    });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.on('error', reject);
+    c.on('close', (code) => resolve({ code, stdout: JSON.parse(out) }));
+    c.stdin.end(stdin);
+  });
+}
