@@ -296,7 +296,11 @@ function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   const slash = r.dst.indexOf('/');
   const dstLen = slash > 0 ? prefixLen(r.dst, slash + 1, r.family === 4 ? 32 : 128) : -1;
   if (dstLen < 0) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix such as ${r.family === 4 ? '10.244.1.0/24' : 'fd00::/64'}`, 'NETLINK');
-  for (const [f, v] of [['ifindex', r.ifindex], ['nhid', r.nhid], ['metric', r.metric], ['table', r.table], ['mtu', r.mtu]] as const) checkU32(f, v);
+  checkU32('ifindex', r.ifindex);
+  checkU32('nhid', r.nhid);
+  checkU32('metric', r.metric);
+  checkU32('table', r.table);
+  checkU32('mtu', r.mtu);
   if (r.nhid !== undefined && r.nhid === 0) throw invalid('nhid', r.nhid, 'must be a nexthop id > 0', 'NETLINK');
   const del = verb === 'delete';
   const table = r.table ?? C.RT_TABLE_MAIN;
@@ -312,7 +316,9 @@ function encodeRoute(w: NlWriter, verb: NlVerb, r: Route, seq: number): void {
   b.writeUInt8(scope, at + 6);
   b.writeUInt8(del ? 0 : C.RTN_UNICAST, at + 7);
   b.writeUInt32LE(r.onlink && r.nhid === undefined ? C.RTNH_F_ONLINK : 0, at + 8);
-  if (dstLen > 0) putIp(w, C.RTA_DST, 'dst', r.dst.slice(0, slash), r.family);
+  if (dstLen > 0) {
+    if (w.ip(C.RTA_DST, r.dst, 0, slash) !== r.family) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix`, 'NETLINK');
+  }
   else if (parsePrefix(r.dst)?.family !== r.family) throw invalid('dst', r.dst, `must be an IPv${r.family} prefix`, 'NETLINK');
   w.u32(C.RTA_TABLE, table);
   if (r.nhid !== undefined) {

@@ -47,6 +47,8 @@ export interface HandleOptions {
 /** "Already gone" for a delete. */
 const GONE = new Set([C.ENOENT, C.ESRCH, C.ENODEV, C.EADDRNOTAVAIL]);
 const DUMP_RETRIES = 5;
+/** Encoded bytes after which apply() sends what it has before encoding more. */
+const FLUSH_BYTES = 256 << 10;
 
 class RtnlHandle implements NetlinkHandle {
   readonly netns: string;
@@ -186,7 +188,7 @@ class RtnlHandle implements NetlinkHandle {
 
   private async applyNow(changes: readonly NlChange[]): Promise<NlResult[]> {
     const results: (NlResult | undefined)[] = new Array<NlResult | undefined>(changes.length);
-    const w = new NlWriter(Math.min(1 << 21, Math.max(4096, changes.length * 96)));
+    const w = new NlWriter(Math.min(FLUSH_BYTES + 4096, Math.max(4096, changes.length * 96)));
     let owners: number[] = [];
     const flush = async () => {
       if (w.starts.length === 0) return;
@@ -203,6 +205,7 @@ class RtnlHandle implements NetlinkHandle {
       owners = [];
     };
     for (let i = 0; i < changes.length; i++) {
+      if (w.off >= FLUSH_BYTES) await flush(); // bounded memory, and encoding never blocks for long
       let c = changes[i]!;
       const o = c.object;
       if (o.kind === 'link' && linkNeedsIndex(c.verb, o)) {

@@ -56,7 +56,8 @@ export class NlWriter {
     const len = align4(n);
     this.ensure(len);
     const at = this.off;
-    this.buf.fill(0, at, at + len);
+    const b = this.buf;
+    for (let i = at; i < at + len; i++) b[i] = 0; // Buffer.fill is a native call: slow for a few bytes
     this.off += len;
     return at;
   }
@@ -67,7 +68,7 @@ export class NlWriter {
     const at = this.off;
     this.buf.writeUInt16LE(4 + payloadLen, at);
     this.buf.writeUInt16LE(type, at + 2);
-    if (total > 4 + payloadLen) this.buf.fill(0, at + 4 + payloadLen, at + total);
+    for (let i = at + 4 + payloadLen; i < at + total; i++) this.buf[i] = 0;
     this.off += total;
     return at + 4;
   }
