@@ -46,7 +46,7 @@ export interface HandleOptions {
 
 /** "Already gone" for a delete. */
 const GONE = new Set([C.ENOENT, C.ESRCH, C.ENODEV, C.EADDRNOTAVAIL]);
-const DUMP_RETRIES = 5;
+const DUMP_RETRIES = 8;
 /** Encoded bytes after which apply() sends what it has before encoding more. */
 const FLUSH_BYTES = 256 << 10;
 
@@ -112,13 +112,16 @@ class RtnlHandle implements NetlinkHandle {
   }
 
   getLink(name: string): Promise<Link | undefined> {
-    return this.serial(async () => {
-      const w = new NlWriter(64);
-      getLinkRequest(w, name);
-      let link: Link | undefined;
-      await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) link = decodeLink(m.data); });
-      return link;
-    });
+    return this.serial(() => this.fetchLink(name));
+  }
+
+  /** RTM_GETLINK by name (no dump: immune to NLM_F_DUMP_INTR under link churn). */
+  private async fetchLink(name: string): Promise<Link | undefined> {
+    const w = new NlWriter(64);
+    getLinkRequest(w, name);
+    let link: Link | undefined;
+    await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) link = decodeLink(m.data); });
+    return link;
   }
 
   listAddrs(family?: Family): Promise<Addr[]> {
@@ -173,15 +176,6 @@ class RtnlHandle implements NetlinkHandle {
     });
   }
 
-  /** ifindex of a link by name (undefined when absent). */
-  private async resolveIndex(name: string): Promise<number | undefined> {
-    const w = new NlWriter(64);
-    getLinkRequest(w, name);
-    let index: number | undefined;
-    await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) index = decodeLink(m.data)?.index; });
-    return index;
-  }
-
   apply(changes: readonly NlChange[]): Promise<NlResult[]> {
     return this.serial(() => this.applyNow(changes));
   }
@@ -210,7 +204,7 @@ class RtnlHandle implements NetlinkHandle {
       const o = c.object;
       if (o.kind === 'link' && linkNeedsIndex(c.verb, o)) {
         await flush();
-        const index = await this.resolveIndex(o.name);
+        const index = (await this.fetchLink(o.name))?.index;
         if (index === undefined) { results[i] = this.failure(c, C.ENODEV, `no link named ${o.name}`); continue; }
         c = { verb: c.verb, object: { ...o, index } };
       }

@@ -79,7 +79,8 @@ export interface Route {
   dst: string;              // prefix "10.244.1.0/24" ("0.0.0.0/0" for default)
   gateway?: string;
   ifindex?: number;         // RTA_OIF
-  nhid?: number;            // RTA_NH_ID: route through a nexthop object
+  nhid?: number;            // RTA_NH_ID: route through a nexthop object (listed routes with
+                            // nhid carry no gateway/ifindex/onlink: those belong to the Nexthop)
   onlink?: boolean;         // RTNH_F_ONLINK
   protocol: number;         // RTPROT_*; RTPROT_TWILL for ours
   table?: number;           // default main (254)
@@ -103,7 +104,8 @@ export interface Neigh {
   family: Family | 'bridge';
   ifindex: number;
   ip?: string;              // ARP/NDP: the neighbour's L3 address; FDB: NDA_DST (remote VTEP)
-  mac: string;              // NDA_LLADDR
+  mac: string;              // NDA_LLADDR ('' when the kernel reports none: INCOMPLETE/FAILED
+                            // entries, and ARP/NDP deletion events)
   state: number;            // NUD_*
   flags: number;            // NTF_*
   vni?: number;             // FDB: NDA_VNI
@@ -143,9 +145,9 @@ export type NlEvent =
 
 export interface RouteFilter {
   family?: Family;
-  table?: number;
+  table?: number;           // default main (254); 0 = every table
   protocol?: number;
-  ifindex?: number;
+  ifindex?: number;         // RTA_OIF; a nhid route matches its nexthop's device
 }
 
 export interface NeighFilter {

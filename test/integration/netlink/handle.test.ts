@@ -219,6 +219,12 @@ describeRoot('netlink handle against the kernel', () => {
     expect(ha.netns).toBe(a.path);
   });
 
+  it('getLink fetches one link by name without a dump', async () => {
+    const { h, dev } = await withVxlan();
+    expect(await h.getLink!('twill.1')).toMatchObject({ index: dev, name: 'twill.1', type: 'vxlan', vxlan: { vni: 1 } });
+    expect(await h.getLink!('nosuchdev')).toBeUndefined();
+  });
+
   it('refuses to open a handle for a missing netns with a NETNS error', () => {
     expect(() => openHandle({ netnsPath: '/var/run/netns/does-not-exist-twill' })).toThrow(/open netns \/var\/run\/netns\/does-not-exist-twill: ENOENT/);
   });
