@@ -46,7 +46,7 @@ export interface HandleOptions {
 
 /** "Already gone" for a delete. */
 const GONE = new Set([C.ENOENT, C.ESRCH, C.ENODEV, C.EADDRNOTAVAIL]);
-const DUMP_RETRIES = 8;
+const DUMP_RETRIES = 10;
 /** Encoded bytes after which apply() sends what it has before encoding more. */
 const FLUSH_BYTES = 256 << 10;
 
@@ -91,7 +91,12 @@ class RtnlHandle implements NetlinkHandle {
     return run;
   }
 
-  private dump<T>(build: (w: NlWriter) => void, decode: (m: NlMsg) => T | undefined, what: string): T[] {
+  /**
+   * One consistent dump. The kernel flags a dump NLM_F_DUMP_INTR when the table changed while it
+   * was being read (e.g. links under 20 concurrent CNI ADDs): retry after a short, growing pause
+   * so a quiet window is found; give up with EINTR rather than return an inconsistent list.
+   */
+  private async dump<T>(build: (w: NlWriter) => void, decode: (m: NlMsg) => T | undefined, what: string): Promise<T[]> {
     for (let attempt = 1; ; attempt++) {
       const w = new NlWriter(128);
       build(w);
@@ -104,6 +109,8 @@ class RtnlHandle implements NetlinkHandle {
       if (attempt >= DUMP_RETRIES) {
         throw new TwillError('NETLINK', `${what} dump in ${this.netns} was interrupted ${attempt} times by concurrent changes`, { errno: C.EINTR });
       }
+      this.log?.debug({ netns: this.netns, what, attempt }, 'netlink dump interrupted by concurrent changes; retrying');
+      await this.clock.sleep(Math.min(50, 2 ** (attempt - 1)));
     }
   }
 
@@ -132,9 +139,9 @@ class RtnlHandle implements NetlinkHandle {
   }
 
   listRoutes(filter: RouteFilter = {}): Promise<Route[]> {
-    return this.serial(() => {
+    return this.serial(async () => {
       try {
-        return this.dump((w) => dumpRoutesRequest(w, filter), (m) => {
+        return await this.dump((w) => dumpRoutesRequest(w, filter), (m) => {
           const r = decodeRoute(m.data);
           return r && routeMatches(r, filter, filter.ifindex !== undefined ? lastRouteOif() : undefined) ? r : undefined;
         }, 'route');
@@ -146,9 +153,9 @@ class RtnlHandle implements NetlinkHandle {
   }
 
   listNexthops(): Promise<Nexthop[]> {
-    return this.serial(() => {
+    return this.serial(async () => {
       try {
-        return this.dump((w) => dumpNexthopsRequest(w), (m) => decodeNexthop(m.data), 'nexthop');
+        return await this.dump((w) => dumpNexthopsRequest(w), (m) => decodeNexthop(m.data), 'nexthop');
       } catch (err) {
         if (err instanceof TwillError && err.errno === C.EOPNOTSUPP) return [];
         throw err;

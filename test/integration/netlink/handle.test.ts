@@ -1,5 +1,7 @@
+import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
+import type { Logger } from '../../../lib/log.js';
 import { openHandle } from '../../../lib/netlink/handle.js';
 import { closeFd, openNetnsFd } from '../../../lib/netlink/netns.js';
 import { NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NetlinkHandle, type NlChange } from '../../../lib/netlink/types.js';
@@ -217,6 +219,32 @@ describeRoot('netlink handle against the kernel', () => {
     expect(readlinkSync('/proc/thread-self/ns/net')).toBe(before);
     expect(readlinkSync('/proc/self/ns/net')).toBe(before);
     expect(ha.netns).toBe(a.path);
+  });
+
+  it('link dumps stay consistent under concurrent link churn (NLM_F_DUMP_INTR is retried)', async () => {
+    const ns = fx.make();
+    const base = Array.from({ length: 300 }, (_, i) => `link add ve${i} type veth peer name vp${i}`).join('\n');
+    execFileSync('ip', ['-n', ns.name, '-batch', '-'], { input: base });
+    const churn: string[] = [];
+    for (let r = 0; r < 300; r++) for (let i = 0; i < 10; i++) churn.push(`link add cx${i} type veth peer name cy${i}`, `link del cx${i}`);
+    let retries = 0;
+    const logger = { debug: () => { retries++; }, warn: () => undefined } as unknown as Logger;
+    const h = openHandle({ netnsPath: ns.path, logger });
+    handles.push(h);
+    const child = spawn('ip', ['-n', ns.name, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin.end(churn.join('\n'));
+    try {
+      let lists = 0;
+      const t0 = Date.now();
+      while (child.exitCode === null && Date.now() - t0 < 20_000 && (lists < 50 || retries === 0)) {
+        const links = await h.listLinks();
+        expect(links.filter((l) => /^(ve|vp)\d+$/.test(l.name))).toHaveLength(600); // never a torn view
+        lists++;
+      }
+      expect(retries).toBeGreaterThan(0); // the churn really interrupted dumps
+    } finally {
+      child.kill();
+    }
   });
 
   it('getLink fetches one link by name without a dump', async () => {
