@@ -7,6 +7,12 @@
 // process — and failures come back as errno values instead of aborting the process from native
 // code. A call costs ≈0.15 µs of FFI overhead (measured), far below the syscall itself.
 //
+// Measured with it (bench/netlink.ts, a fresh netns with a vxlan device, same run, loaded 2-core
+// machine): 5,000 peers = 20,000 messages (ARP + FDB + nexthop + route each) in ≈56–64 ms
+// against ≈130–140 ms for `bridge -batch` + `ip -batch`; 20,000 peers (80,000 messages) in
+// ≈0.25–0.33 s against ≈0.46–0.68 s. A handle bound to another netns opens in ≈40–90 µs, a
+// one-route apply takes ≈9 µs (vs ≈3–5 ms to exec `ip`), an idle watch costs ≈0.03 % CPU.
+//
 // Why lazy: loading koffi costs ≈7–10 ms; the CNI plugin's VERSION/STATUS paths must not pay it,
 // so nothing here runs at import time. `useKoffi()` lets a bundler entry hand over a statically
 // imported module instead of the runtime require.
