@@ -73,8 +73,9 @@ describeRoot('netlink handle against the kernel', () => {
     expect(sh('bridge', '-n', host.name, '-d', 'link', 'show', 'dev', 'vethab12')).toMatch(/hairpin on/);
     expect(await h.apply([{ verb: 'set', object: { kind: 'link', name: 'vethab12', index: veth.index, hairpin: false } }])).toEqual([{ ok: true }]);
     expect(sh('bridge', '-n', host.name, '-d', 'link', 'show', 'dev', 'vethab12')).toMatch(/hairpin off/);
-    // rename and detach
-    expect(await h.apply([{ verb: 'set', object: { kind: 'link', name: 'vethab12', newName: 'vethcd34', master: 0, up: false } }])).toEqual([{ ok: true }]);
+    // rename, new MAC, and detach
+    expect(await h.apply([{ verb: 'set', object: { kind: 'link', name: 'vethab12', newName: 'vethcd34', master: 0, up: false, mac: '02:cc:00:00:00:03' } }])).toEqual([{ ok: true }]);
+    expect(host.ip('link', 'show', 'vethcd34')).toMatch(/link\/ether 02:cc:00:00:00:03/);
     expect(host.ip('link', 'show', 'vethcd34')).not.toMatch(/master|UP/);
   });
 
