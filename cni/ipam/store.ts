@@ -78,6 +78,23 @@ export class DiskStore {
     return mine;
   }
 
+  /**
+   * Releases the records of `names` (addresses from prevResult) that belong to (containerId,
+   * ifname), reading only those files. Returns false when any of them is missing or belongs to
+   * someone else, so the caller falls back to the full scan of releaseById.
+   */
+  releaseKnown(names: readonly string[], containerId: string, ifname: string): boolean {
+    let all = true;
+    for (const name of names) {
+      const ip = parseIp(name);
+      if (!ip) { all = false; continue; }
+      const r: Reservation = { ip, file: name, ...decodeRecord(this.readRecord(name)) };
+      if (matches(r, containerId, ifname)) this.release(name);
+      else all = false;
+    }
+    return all && names.length > 0;
+  }
+
   getById(containerId: string, ifname: string): Reservation[] {
     return this.list().filter((r) => matches(r, containerId, ifname));
   }

@@ -2,8 +2,7 @@
 // its final name (IFLA_NET_NS_FD): no window where a half-configured interface sits in the host
 // netns, and nothing to move or rename. The host end is enslaved to the bridge in the same
 // message; hairpin needs it to be a port already, hence the second change in the batch.
-import { CniError, CNI_ERR } from '../skel/errors.js';
-import { applyAll } from './apply.js';
+import { applyAll, kernelError } from './apply.js';
 import { hostVethMac } from './names.js';
 import type { NetlinkHandle, NlChange } from '../../lib/netlink/types.js';
 
@@ -26,17 +25,19 @@ export async function createVeth(h: NetlinkHandle, p: VethPlan): Promise<string>
       veth: { peerName: p.podName, peerNetnsFd: p.podNetnsFd, peerMtu: p.mtu, peerMac: p.podMac },
     },
   };
-  let [r] = await h.apply([create]);
-  if (r && !r.ok && r.code === 'EEXIST') {
+  // Create and hairpin in one batch (one round trip); hairpin needs the port, so it comes second.
+  const batch: NlChange[] = [create];
+  if (p.hairpin) batch.push({ verb: 'set', object: { kind: 'link', name: p.hostName, hairpin: true } });
+  let results = await h.apply(batch);
+  if (results[0] && !results[0].ok && results[0].code === 'EEXIST') {
     // The host name is derived from (container, ifname): a leftover of an earlier, interrupted
     // ADD of this same attachment. The pod-side name was checked free before, so replace it.
     await deleteVeth(h, p.hostName);
-    [r] = await h.apply([create]);
+    results = await h.apply(batch);
   }
-  if (r && !r.ok) {
-    throw new CniError(CNI_ERR.kernel, `veth ${p.hostName} <-> ${p.podName}: create in ${h.netns} failed: ${r.code} (${r.message})`);
-  }
-  if (p.hairpin) await applyAll(h, [{ verb: 'set', object: { kind: 'link', name: p.hostName, hairpin: true } }], `veth ${p.hostName}`);
+  results.forEach((r, i) => {
+    if (!r.ok) throw kernelError(h, batch[i]!, r, `veth ${p.hostName} <-> ${p.podName}`);
+  });
   return mac;
 }
 

@@ -141,6 +141,18 @@ describe('DEL, CHECK, GC, STATUS', () => {
     expect((await run(env('DEL', { CNI_NETNS: '/run/netns/gone' }), w.conf())).code).toBe(0);
   });
 
+  it('DEL with prevResult releases only its own records, even when prevResult lies', async () => {
+    const mine = await add('mine', '/run/netns/m');
+    const other = await add('other', '/run/netns/o');
+    const otherAddr = (other['ips'] as { address: string }[])[0]!.address;
+    // A prevResult naming the other attachment's address: the record does not match -> full scan.
+    const lying = { ...mine, ips: [{ address: otherAddr }] };
+    expect((await run(env('DEL', { CNI_CONTAINERID: 'mine', CNI_NETNS: '/run/netns/m' }), w.conf({ prevResult: lying }))).code).toBe(0);
+    expect(records()).toEqual([otherAddr.split('/')[0]]);
+    expect((await run(env('DEL', { CNI_CONTAINERID: 'other', CNI_NETNS: '/run/netns/o' }), w.conf({ prevResult: other }))).code).toBe(0);
+    expect(records()).toEqual([]);
+  });
+
   it('DEL releases host-local legacy records (container ID only)', async () => {
     await add();
     writeFileSync(join(w.dataDir, 'cbr0', '10.244.1.50'), 'ctr1');
