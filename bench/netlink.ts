@@ -14,7 +14,7 @@ import { fmtMs, quantile, table } from './lib/report.js';
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
 const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
-const REPEAT = Number(flag('repeat', '3'));
+const REPEAT = Number(flag('repeat', '5'));
 const IDLE_S = Number(flag('idle-seconds', '10'));
 const NS_PREFIX = `twnlb${process.pid.toString(36)}-`;
 let nsSeq = 0;
@@ -122,11 +122,12 @@ async function batchTable(): Promise<void> {
       ir.push(await iproute2Run(peers));
     }
     const a = median(tw), b = median(ir);
-    rows.push([String(n), String(n * 4), fmtMs(a), fmtMs(b), (a / b).toFixed(2), fmtMs(median(dump))]);
+    const amin = Math.min(...tw), bmin = Math.min(...ir);
+    rows.push([String(n), String(n * 4), `${fmtMs(a)} (${fmtMs(amin)})`, `${fmtMs(b)} (${fmtMs(bmin)})`, `${(a / b).toFixed(2)} (${(amin / bmin).toFixed(2)})`, fmtMs(median(dump))]);
     console.error(`  ${n} peers: twill ${tw.map((x) => x.toFixed(0)).join('/')} ms, iproute2 ${ir.map((x) => x.toFixed(0)).join('/')} ms`);
   }
-  console.log(`\nProgramming N peers (ARP + FDB + nexthop + route each), median of ${REPEAT}`);
-  console.log(table(['peers', 'messages', 'twill apply', 'iproute2 batch', 'ratio', 'twill dump (4 lists)'], rows));
+  console.log(`\nProgramming N peers (ARP + FDB + nexthop + route each): median (min) of ${REPEAT} runs, alternating`);
+  console.log(table(['peers', 'messages', 'twill apply', 'iproute2 batch', 'ratio twill/iproute2', 'twill dump (4 lists)'], rows));
 }
 
 async function idleCpu(): Promise<void> {
