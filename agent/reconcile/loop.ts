@@ -10,7 +10,7 @@ import { Backoff, type Clock } from '../../lib/retry.js';
 import { errorMessage } from '../../lib/errors.js';
 import { diffState, type Plan } from './diff.js';
 import { observeOwned, ownedEntry } from './observe.js';
-import { sameEntry, type EntryKind, type KernelState } from './state.js';
+import { ObservedState, sameEntry, type EntryKind, type KernelState } from './state.js';
 import type { ReconcileStatus } from '../state.js';
 
 export interface ReconcileHooks {
@@ -33,7 +33,7 @@ export interface ReconcilerDeps {
 }
 
 export class Reconciler {
-  private observed: KernelState | undefined;
+  private observed: ObservedState | undefined;
   private all = false;
   private readonly keys = new Set<string>();
   private readonly kernelKeys = new Set<string>();
@@ -67,6 +67,8 @@ export class Reconciler {
     if (ev.type === 'overflow') return this.invalidate('kernel:overflow');
     const e = ownedEntry(ev.object, this.d.device().index);
     if (!e || !this.observed) return;
+    // The kernel drops routes through a deleted nexthop without telling anyone: do it ourselves.
+    if (ev.type === 'del' && e.kind === 'nexthop') this.dropRoutesVia((e.object as { id: number }).id);
     const want = this.d.desired().get(e.key);
     if (ev.type === 'del') {
       if (!this.observed.has(e.key) && !want) return;
@@ -78,6 +80,12 @@ export class Reconciler {
     }
     this.kernelKeys.add(e.key);
     this.request([e.key], `kernel:${e.kind}`);
+  }
+
+  private dropRoutesVia(nhid: number): void {
+    const gone = this.observed?.routesVia(nhid) ?? [];
+    for (const key of gone) { this.observed!.delete(key); this.kernelKeys.add(key); }
+    if (gone.length) this.request(gone, 'kernel:route');
   }
 
   /** Whether every given entry is in the kernel as desired (per-peer status). */
@@ -124,7 +132,7 @@ export class Reconciler {
       if (full) {
         await this.d.prepare?.();
         const dev = this.d.device();
-        this.observed = await observeOwned(this.d.handle, dev.index, dev.nexthops);
+        this.observed = new ObservedState(await observeOwned(this.d.handle, dev.index, dev.nexthops));
       }
       plan = diffState(this.d.desired(), this.observed!, scope);
       errors = await this.apply(plan, full && /resync|overflow/.test(trigger), kernelKeys);

@@ -1,7 +1,7 @@
 // Observed state: only what twill owns — everything on the twill device (its addresses, ARP and
 // FDB entries) plus nexthops and main-table routes tagged with twill's protocol number. The
 // reconciler may delete only this, and must delete whatever of it is no longer wanted.
-import { RTPROT_TWILL, type NetlinkHandle, type NlObject } from '../../lib/netlink/types.js';
+import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../../lib/netlink/types.js';
 import { MAIN_TABLE } from '../backend/vxlan/desired.js';
 import { entryKey, type Entry, type EntryKind, type KernelState } from './state.js';
 
@@ -12,13 +12,13 @@ export async function observeOwned(h: NetlinkHandle, devIndex: number | undefine
     state.set(key, { kind, key, object });
   };
   const [routes, nhs, addrs, arps, fdbs] = await Promise.all([
-    h.listRoutes({ family: 4, table: MAIN_TABLE, protocol: RTPROT_TWILL }),
+    h.listRoutes({ family: 4, table: MAIN_TABLE }),
     nexthops ? h.listNexthops() : Promise.resolve([]),
     devIndex === undefined ? Promise.resolve([]) : h.listAddrs(4),
     devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 4, ifindex: devIndex }),
     devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 'bridge', ifindex: devIndex }),
   ]);
-  for (const r of routes) if (r.protocol === RTPROT_TWILL && (r.table ?? MAIN_TABLE) === MAIN_TABLE) put('route', { kind: 'route', ...r });
+  for (const r of routes) if (ownsRoute(r, devIndex)) put('route', { kind: 'route', ...r });
   for (const n of nhs) if (n.protocol === RTPROT_TWILL) put('nexthop', { kind: 'nexthop', ...n });
   for (const a of addrs) if (a.ifindex === devIndex) put('addr', { kind: 'addr', ...a });
   for (const n of arps) if (n.ifindex === devIndex && n.ip) put('arp', { kind: 'neigh', ...n });
@@ -26,12 +26,18 @@ export async function observeOwned(h: NetlinkHandle, devIndex: number | undefine
   return state;
 }
 
+/** Ours: main-table routes tagged with our protocol, and every main-table route on our device. */
+export function ownsRoute(r: Route, devIndex: number | undefined): boolean {
+  if ((r.table ?? MAIN_TABLE) !== MAIN_TABLE) return false;
+  return r.protocol === RTPROT_TWILL || (devIndex !== undefined && r.ifindex === devIndex);
+}
+
 /** Classifies a kernel object from a notification as one of our entry kinds (or undefined). */
 export function ownedEntry(o: NlObject, devIndex: number | undefined): Entry | undefined {
   let kind: EntryKind | undefined;
   switch (o.kind) {
     case 'route':
-      if (o.protocol === RTPROT_TWILL && (o.table ?? MAIN_TABLE) === MAIN_TABLE && o.family === 4) kind = 'route';
+      if (o.family === 4 && ownsRoute(o, devIndex)) kind = 'route';
       break;
     case 'nexthop':
       if (o.protocol === RTPROT_TWILL) kind = 'nexthop';

@@ -51,7 +51,51 @@ export function sameEntry(a: Entry, b: Entry): boolean {
     case 'fdb': return x.ip === y.ip && x.state === y.state;
     case 'nexthop': return x.gateway === y.gateway && x.ifindex === y.ifindex && Boolean(x.onlink) === Boolean(y.onlink);
     case 'route':
-      return x.nhid === y.nhid && x.gateway === y.gateway && (x.nhid !== undefined || x.ifindex === y.ifindex)
+      return x.protocol === y.protocol && x.nhid === y.nhid && x.gateway === y.gateway && (x.nhid !== undefined || x.ifindex === y.ifindex)
         && (x.nhid !== undefined || Boolean(x.onlink) === Boolean(y.onlink));
+  }
+}
+
+/**
+ * A KernelState that also indexes routes by the nexthop they use: the kernel drops such routes
+ * silently when the nexthop goes, and the reconciler must find them without scanning 20k entries.
+ */
+export class ObservedState extends Map<string, Entry> {
+  private readonly byNexthop = new Map<number, Set<string>>();
+
+  constructor(entries?: Iterable<readonly [string, Entry]>) {
+    super();
+    if (entries) for (const [k, v] of entries) this.set(k, v);
+  }
+
+  override set(key: string, e: Entry): this {
+    this.unindex(key);
+    super.set(key, e);
+    const nhid = e.kind === 'route' ? (e.object as { nhid?: number }).nhid : undefined;
+    if (nhid !== undefined) {
+      let keys = this.byNexthop.get(nhid);
+      if (!keys) this.byNexthop.set(nhid, (keys = new Set()));
+      keys.add(key);
+    }
+    return this;
+  }
+
+  override delete(key: string): boolean {
+    this.unindex(key);
+    return super.delete(key);
+  }
+
+  /** Keys of routes that go through nexthop `id`. */
+  routesVia(id: number): string[] {
+    return [...(this.byNexthop.get(id) ?? [])];
+  }
+
+  private unindex(key: string): void {
+    const old = this.get(key);
+    const nhid = old?.kind === 'route' ? (old.object as { nhid?: number }).nhid : undefined;
+    if (nhid === undefined) return;
+    const keys = this.byNexthop.get(nhid);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byNexthop.delete(nhid);
   }
 }

@@ -167,7 +167,10 @@ export function repairSuite(mode: StoreMode): void {
     });
 
     it('treats every route on twill.1 as its own (DESIGN "Ownership"): removes one added with another protocol', async () => {
-      await run('ip', ['-n', ns(), 'route', 'add', '10.244.250.0/24', 'via', '10.244.250.0', 'dev', dev, 'onlink']);
+      // A subnet no node holds (subnets are random, so a fixed one could be a real peer's).
+      const taken = new Set(c.nodes.map((n) => n.subnet));
+      const free = [...Array(256).keys()].map((i) => `10.244.${i}.0/24`).find((s) => !taken.has(s))!;
+      await run('ip', ['-n', ns(), 'route', 'add', free, 'via', free.replace('/24', ''), 'dev', dev, 'onlink']);
       expect(await convergedWithinResync(), 'a route on the twill device that no lease wants must be removed').toEqual([]);
     });
   });

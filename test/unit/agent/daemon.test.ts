@@ -199,3 +199,24 @@ describe('LeaseKeeper', () => {
     expect(sm.leases().filter((l) => l.attrs.publicIP === attrs.publicIP)).toEqual([]);
   });
 });
+
+describe('Daemon kernel events', () => {
+  it('restores a route the kernel dropped silently with its nexthop', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const { k } = await start({ sm });
+    const nh = (await k.listNexthops())[0]!;
+    k.remove({ kind: 'nexthop', ...nh });
+    await vi.waitFor(async () => {
+      const p = await peerState(k, '10.244.5.0/24');
+      expect(p.nexthops.length === 1 && p.route !== undefined).toBe(true);
+    }, { timeout: 1000, interval: 10 });
+  });
+
+  it('removes a foreign route on the twill device (everything on it is ours)', async () => {
+    const { k } = await start();
+    const d = await dev(k);
+    k.external([{ verb: 'create', object: { kind: 'route', family: 4, dst: '10.99.0.0/24', ifindex: d!.index, protocol: 4, scope: 253 } }]);
+    await vi.waitFor(async () => expect((await k.listRoutes({})).some((r) => r.dst === '10.99.0.0/24')).toBe(false), { timeout: 1000, interval: 10 });
+  });
+});

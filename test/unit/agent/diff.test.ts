@@ -55,3 +55,19 @@ describe('diffState', () => {
     expect(e[0]?.object).toMatchObject({ gateway: '192.0.2.4', ifindex: 2, onlink: false });
   });
 });
+
+describe('ObservedState', () => {
+  it('indexes routes by nexthop through set, replace and delete', async () => {
+    const { ObservedState } = await import('../../../agent/reconcile/state.js');
+    const o = new ObservedState(state(peerEntries(peer(1), dev), peerEntries(peer(2), dev)));
+    const [, , nh1, r1] = peerEntries(peer(1), dev);
+    const id = (nh1!.object as { id: number }).id;
+    expect(o.routesVia(id)).toEqual([r1!.key]);
+    o.delete(r1!.key);
+    expect(o.routesVia(id)).toEqual([]);
+    o.set(r1!.key, r1!);
+    o.set(r1!.key, { ...r1!, object: { ...r1!.object, nhid: 99 } as NonNullable<typeof r1>["object"] });
+    expect(o.routesVia(id)).toEqual([]);
+    expect(o.routesVia(99)).toEqual([r1!.key]);
+  });
+});
