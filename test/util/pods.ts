@@ -165,7 +165,8 @@ function execOpts(o: { plugin?: string; hostNetns?: string }): CniExecOptions {
  */
 export function ensurePluginBuilt(plugin = DEFAULT_PLUGIN): string {
   const built = existsSync(plugin) ? statSync(plugin).mtimeMs : 0;
-  const newest = Math.max(newestMtime(join(REPO_ROOT, 'cni')), newestMtime(join(REPO_ROOT, 'lib')));
+  const newest = Math.max(newestMtime(join(REPO_ROOT, 'cni')), newestMtime(join(REPO_ROOT, 'lib')),
+    statSync(join(REPO_ROOT, 'scripts/build-cni.sh')).mtimeMs);
   if (plugin === DEFAULT_PLUGIN && built < newest) {
     execFileSync('bash', [join(REPO_ROOT, 'scripts/build-cni.sh')], { stdio: ['ignore', 'ignore', 'inherit'], cwd: REPO_ROOT });
   }
@@ -178,7 +179,7 @@ function newestMtime(dir: string): number {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) max = Math.max(max, newestMtime(p));
-    else if (e.name.endsWith('.ts')) max = Math.max(max, statSync(p).mtimeMs);
+    else if (/\.(ts|mjs)$/.test(e.name)) max = Math.max(max, statSync(p).mtimeMs);
   }
   return max;
 }
