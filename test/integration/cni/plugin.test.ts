@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../../util/root.js';
-import { ensurePluginBuilt } from '../../util/pods.js';
+import { addPod, delPod, ensurePluginBuilt } from '../../util/pods.js';
 import { hostVethName } from '../../../cni/link/names.js';
 import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
 import { TestNode } from './node.js';
@@ -179,6 +179,18 @@ describeRoot('CNI plugin executable (integration)', () => {
     expect(node.hostLinks()).not.toContain(hostVethName(pod.id, 'eth0'));
     expect(node.ip(pod.name, 'link')).not.toContain('eth0');
     node.dropPod(pod.name);
+  });
+
+  it('addPod/delPod (the API the netns cluster uses) create and remove a pod through the plugin', async () => {
+    const pod = await addPod({ name: `${node.prefix}api`, conf: node.conf(), hostNetns: node.host });
+    expect(pod.ip).toMatch(/^10\.244\.1\.\d+$/);
+    expect(node.ip(pod.name, 'addr', 'show', 'eth0')).toContain(`inet ${pod.ip}/24`);
+    expect(execIn(node, 'ping', '-c1', '-W2', pod.ip)).toContain('1 received');
+    await delPod(pod, node.conf(), { hostNetns: node.host });
+    expect(Object.keys(node.records())).not.toContain(pod.ip);
+    expect(execFileSyncText('ip', ['netns', 'list'])).not.toContain(pod.name);
+    await expect(addPod({ name: `${node.prefix}bad`, conf: node.conf({ cniVersion: '0.1.0' }), hostNetns: node.host })).rejects.toThrow(/exit 1/);
+    expect(execFileSyncText('ip', ['netns', 'list'])).not.toContain(`${node.prefix}bad`);
   });
 
   it('releases the address when the subnet file disappears between ADD and DEL', async () => {
