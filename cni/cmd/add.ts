@@ -38,7 +38,9 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
     host = await deps.hostHandle();
     const h = host;
     const gateways = subnets.families.map((f) => ({ family: f.family, address: f.subnet.addr, prefixLen: f.subnet.prefixLen }));
-    const bridge = await ensureBridge(h, conf.bridge, mtu, gateways);
+    // IPv6: no DAD on the gateway address (else the first pods cannot reach it for ≈1-2 s).
+    const noDad = subnets.families.some((f) => f.family === 6) ? () => disableDad(deps, `/proc/sys/net/ipv6/conf/${conf.bridge}/accept_dad`) : undefined;
+    const bridge = await ensureBridge(h, conf.bridge, mtu, gateways, noDad);
     hook(deps, 'bridge');
 
     const vethName = hostVethName(env.containerId, env.ifname);
@@ -83,6 +85,10 @@ function familyOf(families: readonly FamilySubnet[], family: IpFamily): FamilySu
 function podAddr(a: Allocation, f: FamilySubnet, isDefaultGateway: boolean): PodAddr {
   const dst = isDefaultGateway ? (a.ip.family === 4 ? '0.0.0.0/0' : '::/0') : networkString(f.network);
   return { family: a.ip.family, address: a.ip.value, prefixLen: f.subnet.prefixLen, gateway: f.subnet.addr, routes: [dst] };
+}
+
+function disableDad(deps: PluginDeps, path: string): void {
+  if (deps.readSysctl(path).trim() !== '0') deps.writeSysctl(path, '0');
 }
 
 function enableForwarding(deps: PluginDeps, families: readonly IpFamily[]): void {

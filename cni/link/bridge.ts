@@ -14,7 +14,10 @@ export interface GatewayAddr {
   prefixLen: number;
 }
 
-export async function ensureBridge(h: NetlinkHandle, name: string, mtu: number, gateways: readonly GatewayAddr[]): Promise<Link> {
+/** `beforeAddrs` runs once the link exists and before its addresses are set (sysctls). */
+export async function ensureBridge(
+  h: NetlinkHandle, name: string, mtu: number, gateways: readonly GatewayAddr[], beforeAddrs?: (br: Link) => void,
+): Promise<Link> {
   let br = await findLink(h, name);
   if (!br) {
     const mac = gateways[0] ? macFromIp({ family: gateways[0].family, value: gateways[0].address }) : undefined;
@@ -28,6 +31,7 @@ export async function ensureBridge(h: NetlinkHandle, name: string, mtu: number, 
   if (br.type !== 'bridge') {
     throw new CniError(CNI_ERR.invalidConfig, `bridge: ${JSON.stringify(name)} is invalid: a ${br.kind ?? br.type} link of that name exists in ${h.netns}`);
   }
+  beforeAddrs?.(br);
   const fix: NlChange[] = [];
   if (!br.up) fix.push({ verb: 'set', object: { kind: 'link', name, index: br.index, up: true } });
   for (const g of gateways) {

@@ -76,6 +76,8 @@ describe('ADD', () => {
     expect(r.ips.map((i: { address: string; version: string }) => [i.version, i.address])).toEqual([['4', '10.244.1.2/24'], ['6', 'fd00:10:244:1::2/64']]);
     expect(records()).toEqual(['10.244.1.2', 'fd00:10:244:1::2']);
     expect(w.sysctls.get('/run/netns/p1:/proc/sys/net/ipv6/conf/eth0/accept_dad')).toBe('0');
+    expect(w.sysctls.get('/proc/sys/net/ipv6/conf/cni0/accept_dad')).toBe('0');
+    expect(w.sysctls.get('/proc/sys/net/ipv6/conf/all/forwarding')).toBe('1');
   });
 
   it('fails without changing state when the interface exists, the netns is missing or the subnet is full', async () => {

@@ -56,7 +56,7 @@ export class World {
         return fd;
       },
       closeFd: () => undefined,
-      readSysctl: (p) => this.sysctls.get(p) ?? '0',
+      readSysctl: (p) => this.sysctls.get(p) ?? '',
       writeSysctl: (p, v, ns) => { this.sysctls.set(ns ? `${ns}:${p}` : p, v); },
       flock: this.flock,
       lockBlocking: false,
