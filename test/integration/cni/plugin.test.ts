@@ -193,6 +193,24 @@ describeRoot('CNI plugin executable (integration)', () => {
     expect(execFileSyncText('ip', ['netns', 'list'])).not.toContain(`${node.prefix}bad`);
   });
 
+  it('dual stack: an IPv4 and an IPv6 address, both gateways reachable at once', async () => {
+    const sub = join(node.dir, 'dual.env');
+    writeFileSync(sub, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.5.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:5::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const conf = node.conf({ subnetFile: sub, name: 'dual', bridge: 'cni5', cniVersion: '0.4.0' });
+    const pod = node.pod();
+    const r = await node.exec('ADD', conf, { containerId: pod.id, netns: pod.netns });
+    expect(r.code, r.raw).toBe(0);
+    const ips = (r.stdout as { ips: { version: string; address: string }[] }).ips;
+    expect(ips.map((i) => i.version)).toEqual(['4', '6']);
+    expect(ips[1]!.address).toMatch(/^fd00:10:244:5::[0-9a-f]+\/64$/);
+    expect(node.ip(pod.name, '-6', 'route')).toContain('default via fd00:10:244:5::1 dev eth0');
+    expect(execFileSyncText('ip', ['netns', 'exec', pod.name, 'ping', '-6', '-c1', '-W2', 'fd00:10:244:5::1'])).toContain('1 received');
+    expect(execFileSyncText('ip', ['netns', 'exec', pod.name, 'ping', '-c1', '-W2', '10.244.5.1'])).toContain('1 received');
+    expect((await node.exec('CHECK', { ...conf, prevResult: r.stdout }, { containerId: pod.id, netns: pod.netns })).code).toBe(0);
+    expect((await node.exec('DEL', { ...conf, prevResult: r.stdout }, { containerId: pod.id, netns: pod.netns })).code).toBe(0);
+    node.dropPod(pod.name);
+  });
+
   it('releases the address when the subnet file disappears between ADD and DEL', async () => {
     const pod = node.pod();
     const sub = join(node.dir, 'later.env');
