@@ -134,6 +134,7 @@ class NetnsCluster implements Cluster {
   private readonly echo = new EchoServers();
   private readonly netnsCreated: string[] = [];
   private readonly flows = new Set<PingFlow>();
+  private readonly podSeq = new Map<number, number>();
   private readonly unhook: () => void;
   private destroyed = false;
 
@@ -267,10 +268,11 @@ class NetnsCluster implements Cluster {
 
   async addPod(i: number): Promise<Pod> {
     const n = this.node(i);
-    const k = this.pods.filter((p) => p.node === i).length;
+    const k = this.podSeq.get(i) ?? 0;      // never reused: names and stand-in addresses stay unique
+    this.podSeq.set(i, k + 1);
     const netns = `${this.prefix}n${i}p${k}`;
     this.netnsCreated.push(netns);
-    const pod = await this.provider.add({ index: i, netns: n.netns, subnetFile: n.subnetFile }, k, netns);
+    const pod = await this.provider.add({ index: i, netns: n.netns, subnetFile: n.subnetFile, stateDir: join(this.workDir, n.name) }, k, netns);
     this.pods.push(pod);
     this.pods.sort((a, b) => a.node - b.node || a.netns.localeCompare(b.netns));
     return pod;

@@ -3,9 +3,11 @@
 // keeps refreshing it (and reporting events such as a node leaving) until Ctrl-C, and cleans up.
 // `--check` does one pass non-interactively and exits 0 only when every pair connects with the
 // sender's pod address intact (no NAT) and every node holds exactly its peers' kernel entries.
+import { existsSync } from 'node:fs';
 import { checkPeerEntries, checkSubnets, connectivityMatrix, type PairResult } from './checks.js';
 import { startCluster, type Cluster } from './cluster.js';
 import { isRoot } from '../util/root.js';
+import { CNI_BIN } from './paths.js';
 import type { PodMode } from './pods.js';
 import type { StoreMode, StoredLease } from './store.js';
 
@@ -15,11 +17,12 @@ const USAGE = `usage: npm run demo -- [--check] [--nodes N] [--mode etcd|kube] [
   --check       one pass, no interaction: exit 0 only if every pod pair connects (no NAT)
   --nodes N     number of nodes (default 3)
   --mode        where leases live: etcd (default) or kube (a fake Kubernetes API server)
-  --pods        standin (iproute2, default) or cni (the built CNI plugin)
+  --pods        cni (the built CNI plugin; default when dist/cni/twill exists) or standin (iproute2)
   --interval    seconds between refreshes (default 3)`;
 
 function parseArgs(argv: readonly string[]): DemoArgs {
-  const a: DemoArgs = { check: false, nodes: 3, mode: 'etcd', pods: 'standin', intervalSec: 3, ipMasq: true };
+  // Real pods from the built CNI plugin when it is there (npm run build makes it), else stand-ins.
+  const a: DemoArgs = { check: false, nodes: 3, mode: 'etcd', pods: existsSync(CNI_BIN) ? 'cni' : 'standin', intervalSec: 3, ipMasq: true };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     const val = (): string => {

@@ -2,7 +2,10 @@
 // plugin would (a `cni0` bridge holding the node subnet's first address, one netns per pod with
 // eth0 on a veth, a default route via the bridge, forwarding on), using only iproute2, so the
 // agent can be proven before the CNI plugin exists. 'cni' creates the same thing through the
-// built plugin executable (dist/cni/twill) the way a runtime does; it plugs in here unchanged.
+// built plugin executable (dist/cni/twill) the way a runtime does (CNI_* env, config on stdin,
+// run inside the node netns), with its IPAM store in the node's state dir.
+import { join } from 'node:path';
+import * as cni from '../util/pods.js';
 import { ip } from './exec.js';
 import { nthAddress, parseCidr } from './ipv4.js';
 import { readSubnetEnv } from './subnet-env.js';
@@ -25,6 +28,8 @@ export interface PodNode {
   index: number;
   netns: string;
   subnetFile: string;
+  /** A per-node directory the provider may use (the CNI IPAM store lives here). */
+  stateDir: string;
 }
 
 export interface PodProvider {
@@ -71,8 +76,38 @@ export class StandinPods implements PodProvider {
   }
 }
 
+/** Pods made by the built plugin (dist/cni/twill), invoked inside the node netns as a runtime would. */
+export class CniPods implements PodProvider {
+  readonly kind = 'cni' as const;
+  private readonly confs = new Map<string, { conf: object; hostNetns: string; pod: cni.Pod }>();
+
+  constructor() {
+    cni.ensurePluginBuilt();
+  }
+
+  async add(node: PodNode, podIndex: number, netns: string): Promise<Pod> {
+    const conf = cni.twillConf({ name: 'twill', subnetFile: node.subnetFile, dataDir: join(node.stateDir, 'cni-ipam') });
+    const p = await cni.addPod({ name: netns, conf, hostNetns: node.netns });
+    const ips = (p.result['ips'] ?? []) as { address: string; gateway?: string }[];
+    const first = ips[0];
+    if (!first) throw new Error(`CNI ADD for ${netns} returned no address: ${JSON.stringify(p.result)}`);
+    const pod: Pod = {
+      name: `n${node.index}p${podIndex}`, node: node.index, netns, ip: p.ip,
+      prefixLen: Number(first.address.split('/')[1]), gateway: first.gateway ?? '', ifname: p.ifname, containerId: p.containerId,
+    };
+    this.confs.set(netns, { conf, hostNetns: node.netns, pod: p });
+    return pod;
+  }
+
+  async remove(pod: Pod): Promise<void> {
+    const c = this.confs.get(pod.netns);
+    if (!c) return;
+    this.confs.delete(pod.netns);
+    await cni.delPod(c.pod, c.conf, { hostNetns: c.hostNetns });
+  }
+}
+
 export function podProvider(kind: PodMode): PodProvider {
-  if (kind === 'standin') return new StandinPods();
-  throw new Error("pods: 'cni' needs the CNI plugin helpers (test/util/pods.ts) and dist/cni/twill; not wired yet");
+  return kind === 'cni' ? new CniPods() : new StandinPods();
 }
 

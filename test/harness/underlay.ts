@@ -37,6 +37,9 @@ export async function plugHost(switchNetns: string, hostNetns: string, port: str
   await ip(switchNetns, 'link', 'set', port, 'master', 'br0', 'up');
   await ip(hostNetns, 'addr', 'add', `${addr}/${UNDERLAY_LEN}`, 'dev', 'eth0');
   await ip(hostNetns, 'link', 'set', 'eth0', 'up');
+  // Physical NICs receive with GRO on; veth does not by default. Without it every VXLAN segment
+  // is decapsulated one by one and the underlay would flatter nothing but the anchor.
+  await nsRun(hostNetns, 'ethtool', ['-K', 'eth0', 'gro', 'on'], { allowFail: true });
 }
 
 export async function sysctl(netns: string, key: string, value: string): Promise<void> {
