@@ -93,6 +93,7 @@ function writeVxlan(w: NlWriter, v: VxlanAttrs): void {
   w.u16be(C.IFLA_VXLAN_PORT, v.port);
   w.u8(C.IFLA_VXLAN_LEARNING, v.learning ? 1 : 0);
   if (v.gbp) w.flag(C.IFLA_VXLAN_GBP);
+  if (v.udpCsum !== undefined) w.u8(C.IFLA_VXLAN_UDP_CSUM, v.udpCsum ? 1 : 0);
   if (v.link !== undefined) { checkU32('vxlan.link', v.link); w.u32(C.IFLA_VXLAN_LINK, v.link); }
 }
 
@@ -190,6 +191,8 @@ function decodeVxlan(d: Buffer): VxlanAttrs {
   const local = a.get(C.IFLA_VXLAN_LOCAL) ?? a.get(C.IFLA_VXLAN_LOCAL6);
   if (local && (local.length === 4 || local.length === 16)) v.local = formatIp(local);
   if (a.has(C.IFLA_VXLAN_GBP)) v.gbp = true;
+  const csum = attrU8(a, C.IFLA_VXLAN_UDP_CSUM);
+  if (csum !== undefined) v.udpCsum = csum !== 0;
   const link = attrU32(a, C.IFLA_VXLAN_LINK);
   if (link) v.link = link;
   return v;

@@ -86,6 +86,7 @@ export const IFLA_VXLAN_LOCAL = 4;
 export const IFLA_VXLAN_LEARNING = 7;
 export const IFLA_VXLAN_PORT = 15;
 export const IFLA_VXLAN_LOCAL6 = 17;
+export const IFLA_VXLAN_UDP_CSUM = 18;
 export const IFLA_VXLAN_GBP = 23;
 export const VETH_INFO_PEER = 1;
 export const IFLA_BRPORT_MODE = 4; // hairpin

@@ -25,6 +25,7 @@ export interface VxlanAttrs {
   learning: boolean;
   gbp?: boolean;
   link?: number;            // underlay device ifindex (IFLA_VXLAN_LINK)
+  udpCsum?: boolean;        // outer UDP checksum (IFLA_VXLAN_UDP_CSUM); kernel default on
 }
 
 export interface VethAttrs {

@@ -65,7 +65,10 @@ export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger)
   if (!l) {
     await must(h, [{ verb: 'create', object: {
       kind: 'link', name: s.name, type: 'vxlan', mtu: s.mtu, mac: s.mac, up: false,
-      vxlan: { vni: s.vni, port: s.port, local: s.local, learning: false, gbp: s.gbp, link: s.link },
+      // No outer UDP checksum (allowed for IPv4; the inner TCP/UDP checksum still covers the
+      // payload): measured here, it costs ~25% of pod-to-pod throughput on veth underlays.
+      // Not part of incompatibility(): an existing device is never recreated over it.
+      vxlan: { vni: s.vni, port: s.port, local: s.local, learning: false, gbp: s.gbp, link: s.link, udpCsum: false },
     } }], 'create device');
     created = true;
   }

@@ -1,0 +1,57 @@
+// Pod-to-pod TCP throughput across nodes (VXLAN overlay) against host-to-host TCP on the
+// underlay, measured with iperf3 in the same run on the same netns cluster. The ratio is the
+// overlay's cost: encapsulation plus the smaller MTU. Runs alternate and the median is reported.
+//
+// Usage: node dist/bench/throughput.js [--seconds 5] [--runs 3]
+import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { startCluster, type Cluster } from '../test/harness/cluster.js';
+import { table, quantile } from './lib/report.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const args = process.argv.slice(2);
+const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
+const SECONDS = Number(flag('seconds', '5'));
+const RUNS = Number(flag('runs', '3'));
+
+async function iperf(c: Cluster, serverNs: string, clientNs: string, ip: string): Promise<number> {
+  const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', ip], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 50; i++) {
+      const r = await c.exec(clientNs, 'iperf3', ['-c', ip, '-t', String(SECONDS), '-J'], { allowFail: true });
+      if (r.code === 0) {
+        const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+        return j.end.sum_received.bits_per_second / 1e9;
+      }
+      await new Promise((res) => setTimeout(res, 100));   // server not listening yet
+    }
+    throw new Error(`iperf3 ${clientNs} → ${ip} never connected`);
+  } finally {
+    server.kill();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) { console.log('bench/throughput: needs root (network namespaces); skipped'); return; }
+  const pods = existsSync(join(ROOT, 'dist/cni/twill')) ? 'cni' : 'standin';
+  const c = await startCluster({ nodes: 2, pods, podsPerNode: 1, logLevel: 'warn' });
+  try {
+    const [a, b] = [c.pods.find((p) => p.node === 0)!, c.pods.find((p) => p.node === 1)!];
+    const overlay: number[] = [];
+    const underlay: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      overlay.push(await iperf(c, b.netns, a.netns, b.ip));
+      underlay.push(await iperf(c, c.node(1).netns, c.node(0).netns, c.node(1).underlayIP));
+    }
+    const o = quantile(overlay, 0.5), u = quantile(underlay, 0.5);
+    console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} runs (median), pods via ${pods}, underlay veth MTU 1500, overlay MTU ${1500 - 50}`);
+    console.log(table(['path', 'Gbit/s', 'anchor: host-to-host Gbit/s', 'ratio', 'goal'], [
+      ['pod → pod across nodes (VXLAN)', o.toFixed(2), u.toFixed(2), (o / u).toFixed(2), '≥ 0.85'],
+    ]));
+  } finally {
+    await c.destroy();
+  }
+}
+
+await main();

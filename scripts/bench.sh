@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# npm run bench: every benchmark, each printing a table of twill vs an anchor measured in the
+# same run. Needs root (network namespaces). Arguments after -- go to bench/agent.js.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== netlink: programming peers through lib/netlink vs ip -batch + bridge -batch"
+node dist/bench/netlink.js
+echo "== agent: convergence, event latency, resources"
+node dist/bench/agent.js "$@"
+echo "== throughput: pod-to-pod vs host-to-host"
+node dist/bench/throughput.js
+if [[ -f dist/bench/cni.js ]]; then
+  echo "== cni: twill vs reference bridge + host-local"
+  node dist/bench/cni.js
+fi
