@@ -146,7 +146,7 @@ describe('decoding real kernel messages (fixtures)', () => {
     expect(f.type).toBe(C.RTM_NEWLINK);
     expect(decodeLink(f.data)).toEqual({
       index: 2, name: 'twill.1', type: 'vxlan', kind: 'vxlan', mtu: 1450, mac: '02:aa:bb:cc:dd:01', up: true,
-      vxlan: { vni: 1, port: 8472, local: '192.0.2.10', learning: false },
+      vxlan: { vni: 1, port: 8472, local: '192.0.2.10', learning: false, udpCsum: true },
     });
   });
 
