@@ -4,10 +4,11 @@ import { defineConfig } from 'vitest/config';
 //   unit        no root, memory kernel, in-process fakes; parallel
 //   integration root: fresh netns per test, real etcd, the real CNI executable
 //   e2e         root: a multi-node cluster in network namespaces; one file at a time
+// Groups run in that order (groupOrder), so the heavy ones never compete for the 2 cores.
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, sequence: { groupOrder: 0 } } },
       {
         test: {
           name: 'integration',
@@ -15,6 +16,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 60_000,
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -24,6 +26,7 @@ export default defineConfig({
           testTimeout: 240_000,
           hookTimeout: 240_000,
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],
