@@ -111,7 +111,7 @@ export class Daemon {
   }
 
   private async start(signal: AbortSignal): Promise<void> {
-    this.handle = this.deps.handle ?? openHandle({ logger: this.log });
+    this.handle = this.deps.handle ?? openHandle({ logger: this.log, watchOwnChanges: false });
     this.ext = await retry(() => selectInterface(this.handle, this.o), {
       clock: this.clock, signal, backoff: new Backoff({ initialMs: 1000, maxMs: 15_000 }),
       onError: (err) => { if (isTwillError(err, 'CONFIG_INVALID')) return false; this.problem('interface', errorMessage(err)); },

@@ -22,7 +22,11 @@ type Fn = ((...args: unknown[]) => number) & { async?: (...args: unknown[]) => v
 interface KoffiLike {
   load(path: string): { func(proto: string): Fn };
   errno(): number;
+  address?(value: unknown): bigint;
 }
+
+const SOL_SOCKET = 1;
+const SO_ATTACH_FILTER = 26;
 
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -45,6 +49,11 @@ export interface Libc {
    * Undefined when the FFI handed to useKoffi() has no async calls (then watches use a timer).
    */
   pollAsync?: (fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void) => void;
+  /**
+   * Attaches a classic BPF program (struct sock_filter[], 8 bytes each) to a socket
+   * (SO_ATTACH_FILTER); 0 on success. Undefined where the FFI cannot pass a pointer in a struct.
+   */
+  attachFilter?: (fd: number, prog: Buffer) => number;
   errno(): number;
 }
 
@@ -72,10 +81,11 @@ export function getLibc(): Libc {
   const lib = k.load('libc.so.6');
   const openV = lib.func('int open(const char *path, int flags, ...)');
   const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as Libc['setsockopt'];
   libc = {
     socket: lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
     bind: lib.func('int bind(int fd, const void *addr, uint32_t len)') as Libc['bind'],
-    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)') as Libc['setsockopt'],
+    setsockopt,
     getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, _Inout_ uint32_t *len)') as Libc['getsockopt'],
     getsockname: lib.func('int getsockname(int fd, void *addr, _Inout_ uint32_t *len)') as Libc['getsockname'],
     send: lib.func('long send(int fd, const void *buf, unsigned long len, int flags)') as Libc['send'],
@@ -90,6 +100,16 @@ export function getLibc(): Libc {
     ...(typeof poll.async === 'function' ? {
       pollAsync: (fds: Buffer, nfds: number, timeoutMs: number, cb: (res: number, errno: number) => void) => {
         poll.async!(fds, nfds, timeoutMs, (err: unknown, res: number) => cb(err ? -1 : res, res < 0 ? k.errno() : 0));
+      },
+    } : {}),
+    ...(typeof k.address === 'function' && (process.arch === 'x64' || process.arch === 'arm64') ? {
+      // struct sock_fprog { u16 len; struct sock_filter *filter; } on 64-bit little-endian (pointer at offset 8).
+      // The kernel copies the program during the call, so the pointer only has to live until then.
+      attachFilter: (fd: number, prog: Buffer) => {
+        const fprog = Buffer.alloc(16);
+        fprog.writeUInt16LE(prog.length / 8, 0);
+        fprog.writeBigUInt64LE(k.address!(prog), 8);
+        return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16);
       },
     } : {}),
     errno: () => k.errno(),

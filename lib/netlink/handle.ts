@@ -41,12 +41,20 @@ export interface HandleOptions {
   watchIntervalMs?: number;
   /** Receive buffer of watch sockets (default 8 MiB; tests shrink it to provoke overflow). */
   watchBufferBytes?: number;
+  /**
+   * false: watches skip notifications caused by this handle's own apply() — the caller knows
+   * those from the results — except link changes and nexthop deletions (their side effects are
+   * not in the result). Filtered in the kernel where possible. Default true (see everything).
+   */
+  watchOwnChanges?: boolean;
   clock?: Clock;
 }
 
 /** "Already gone" for a delete. */
 const GONE = new Set([C.ENOENT, C.ESRCH, C.ENODEV, C.EADDRNOTAVAIL]);
 const DUMP_RETRIES = 10;
+/** Own notifications a watch still reports with watchOwnChanges: false (as ownEchoFilter). */
+const KEEP_OWN = new Set([C.RTM_NEWLINK, C.RTM_DELLINK, C.RTM_DELNEXTHOP]);
 /** Encoded bytes after which apply() sends what it has before encoding more. */
 const FLUSH_BYTES = 256 << 10;
 
@@ -59,6 +67,7 @@ class RtnlHandle implements NetlinkHandle {
   private readonly intervalMs: number;
   private readonly waitMode: 'thread' | 'timer';
   private readonly watchBuf: number | undefined;
+  private readonly ownPort: number | undefined;
   private readonly closing = new AbortController();
   private tail: Promise<unknown> = Promise.resolve();
   private nexthops: boolean | undefined;
@@ -79,6 +88,7 @@ class RtnlHandle implements NetlinkHandle {
       if (this.nsFd !== undefined) closeNs(this.nsFd);
       throw err;
     }
+    this.ownPort = opts.watchOwnChanges === false ? this.sock.portId() : undefined;
   }
 
   /** Runs `fn` after every earlier call on this handle has finished. */
@@ -246,7 +256,9 @@ class RtnlHandle implements NetlinkHandle {
       groups: nums,
       ...(this.nsFd === undefined ? {} : { netnsFd: this.nsFd }),
       ...(this.watchBuf === undefined ? {} : { rcvbufBytes: this.watchBuf }),
+      ...(this.ownPort === undefined ? {} : { ignorePortId: this.ownPort }),
     });
+    const skipPid = this.ownPort !== undefined && !sock.echoFiltered ? this.ownPort : undefined;
     const stop = AbortSignal.any([signal, this.closing.signal]);
     const poller = this.waitMode === 'thread' ? getPoller() : undefined;
     const fd = sock.fileno;
@@ -257,6 +269,7 @@ class RtnlHandle implements NetlinkHandle {
         while (!stop.aborted && !sock.closed) {
           const events: NlEvent[] = [];
           const { count, overflow } = sock.readNotifications((m) => {
+            if (m.pid === skipPid && !KEEP_OWN.has(m.type)) return;
             const e = decodeEvent(m);
             if (e) events.push(e);
           }, 512);

@@ -17,7 +17,7 @@
 // way back is an fd of /proc/thread-self/ns/net opened before leaving; on any failure we switch
 // back before throwing.
 import { TwillError } from '../errors.js';
-import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR } from './consts.js';
+import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR, RTM_DELLINK, RTM_DELNEXTHOP, RTM_NEWLINK } from './consts.js';
 import { getLibc, type Libc } from './ffi.js';
 import { decodeError, errnoCode, parseMessages, type NlMsg, type NlWriter } from './wire.js';
 
@@ -61,6 +61,11 @@ export interface SocketOptions {
   timeoutMs?: number;
   /** Receive buffer size (default 8 MiB); small values let tests provoke ENOBUFS. */
   rcvbufBytes?: number;
+  /**
+   * Notification sockets: drop, in the kernel, notifications caused by the socket with this
+   * port id (nlmsg_pid) — except link changes and nexthop deletions (see ownEchoFilter).
+   */
+  ignorePortId?: number;
 }
 
 /** Result of one message in a transaction: errno 0 = acked. */
@@ -76,6 +81,33 @@ const u32buf = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32
 function sysError(code: 'NETLINK' | 'NETNS', what: string, errno: number): TwillError {
   return new TwillError(code, `${what}: ${errnoCode(errno)}`, { errno });
 }
+
+/**
+ * A classic BPF program that drops notifications whose nlmsg_pid is `portId` — the echoes of
+ * our own requests, which the requester already knows from its acks (a 20k-peer apply echoes
+ * 60k of them: receiving and decoding them cost more than the apply). Link messages and nexthop
+ * deletions pass: their side effects (a device going down, routes the kernel drops silently
+ * with their nexthop) are not in the ack. BPF loads are big-endian, the header is host order
+ * (little-endian), hence the byte swaps.
+ */
+export function ownEchoFilter(portId: number): Buffer {
+  const insns: [number, number, number, number][] = [
+    [0x28, 0, 0, 4],                                   // ldh [4]         nlmsg_type
+    [0x15, 5, 0, swap16(RTM_NEWLINK)],               // jeq NEWLINK     → accept
+    [0x15, 4, 0, swap16(RTM_DELLINK)],               // jeq DELLINK     → accept
+    [0x15, 3, 0, swap16(RTM_DELNEXTHOP)],            // jeq DELNEXTHOP  → accept
+    [0x20, 0, 0, 12],                                  // ld [12]         nlmsg_pid
+    [0x15, 0, 1, swap32(portId)],                      // jeq portId      → drop : accept
+    [0x06, 0, 0, 0],                                   // drop
+    [0x06, 0, 0, 0xffffffff],                          // accept
+  ];
+  const b = Buffer.alloc(insns.length * 8);
+  insns.forEach(([code, jt, jf, k], i) => { b.writeUInt16LE(code, i * 8); b[i * 8 + 2] = jt; b[i * 8 + 3] = jf; b.writeUInt32LE(k >>> 0, i * 8 + 4); });
+  return b;
+}
+
+const swap16 = (v: number) => ((v & 0xff) << 8) | ((v >> 8) & 0xff);
+const swap32 = (v: number) => (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 
 /**
  * Runs `fn` with the calling thread inside the netns of `nsFd`, then switches back. Synchronous by
@@ -120,12 +152,15 @@ export class NetlinkSocket {
   /** Max messages per chunk, from the receive buffer the kernel actually granted. */
   readonly window: number;
   readonly notify: boolean;
+  /** Whether a kernel filter drops the echoes of `ignorePortId` (else the caller must skip them). */
+  readonly echoFiltered: boolean;
 
-  private constructor(fd: number, c: Libc, window: number, notify: boolean) {
+  private constructor(fd: number, c: Libc, window: number, notify: boolean, echoFiltered: boolean) {
     this.fd = fd;
     this.c = c;
     this.window = window;
     this.notify = notify;
+    this.echoFiltered = echoFiltered;
     this.seq = (Date.now() & 0x3fffffff) + 1;
   }
 
@@ -177,7 +212,9 @@ export class NetlinkSocket {
     const len = [4];
     const granted = c.getsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcv, len) === 0 ? rcv.readUInt32LE(0) : 212992;
     const window = Math.max(16, Math.min(2048, Math.floor(granted / 2 / ACK_TRUESIZE)));
-    return new NetlinkSocket(fd, c, window, notify);
+    const filtered = notify && opts.ignorePortId !== undefined && c.attachFilter !== undefined
+      && c.attachFilter(fd, ownEchoFilter(opts.ignorePortId)) === 0;
+    return new NetlinkSocket(fd, c, window, notify, filtered);
   }
 
   get closed(): boolean { return this.fd < 0; }
