@@ -42,7 +42,7 @@ describeRoot('netlink handle against the kernel', () => {
   it('creates a vxlan device with the requested attributes', async () => {
     const { ns, h, dev } = await withVxlan();
     const link = (await h.listLinks()).find((l) => l.index === dev);
-    expect(link).toEqual({ index: dev, name: 'twill.1', type: 'vxlan', kind: 'vxlan', mtu: 1450, up: true, mac: '02:aa:00:00:00:01', vxlan: { vni: 1, port: 8472, local: '127.0.0.1', learning: false } });
+    expect(link).toEqual({ index: dev, name: 'twill.1', type: 'vxlan', kind: 'vxlan', mtu: 1450, up: true, mac: '02:aa:00:00:00:01', vxlan: { vni: 1, port: 8472, local: '127.0.0.1', learning: false, udpCsum: true } });
     const d = ns.ip('-d', 'link', 'show', 'twill.1');
     expect(d).toMatch(/vxlan id 1 local 127\.0\.0\.1 .*dstport 8472 nolearning/);
     expect(d).toMatch(/mtu 1450/);
