@@ -41,9 +41,21 @@ export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } |
   if (subnet.len !== ctx.subnetLen) return { reason: 'subnet-length', message: `subnet ${lease.subnet} is not a /${ctx.subnetLen}` };
   const ipProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : 'is missing';
   if (ipProblem) return { reason: 'public-ip', message: `PublicIP ${JSON.stringify(a.publicIP)} ${ipProblem}` };
-  const macP = typeof data.VtepMAC === 'string' ? macProblem(data.VtepMAC) : 'is missing';
-  if (macP) return { reason: 'vtep-mac', message: `VtepMAC ${JSON.stringify(data.VtepMAC)} ${macP}` };
-  return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: canonicalMac(data.VtepMAC as string)! } };
+  const mac = typeof data.VtepMAC === 'string' ? unicastMac(data.VtepMAC) : undefined;
+  if (!mac) {
+    const macP = typeof data.VtepMAC === 'string' ? macProblem(data.VtepMAC) ?? 'is not a unicast MAC' : 'is missing';
+    return { reason: 'vtep-mac', message: `VtepMAC ${JSON.stringify(data.VtepMAC)} ${macP}` };
+  }
+  return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: mac, subnetText: formatPrefix(subnet) } };
+}
+
+const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+
+/** The canonical text of a unicast, non-zero MAC, or undefined (fast path: already canonical). */
+function unicastMac(s: string): string | undefined {
+  const canon = CANONICAL_MAC.test(s) ? s : canonicalMac(s);
+  if (!canon || (parseInt(canon.slice(0, 2), 16) & 1) === 1 || canon === '00:00:00:00:00:00') return undefined;
+  return canon;
 }
 
 export interface PeerView {
@@ -56,8 +68,11 @@ export interface PeerView {
 
 export class PeerTable {
   private readonly peers = new Map<string, PeerRecord>();
-  private readonly bySubnet = new Map<string, Set<string>>();
-  private readonly byMac = new Map<string, Set<string>>();
+  // Holders by subnet text / VTEP MAC: the lease key itself, a Set only when shared (a Set per
+  // peer costs ~100 bytes more at 20k peers, and sharing is the rare, invalid case).
+  private readonly bySubnet: Holders = new Map();
+  private readonly byMac: Holders = new Map();
+  private localSubnetText: string | undefined;
   private readonly state: KernelState = new Map();
   private localKey: string | undefined;
   private localSubnet: Prefix | undefined;
@@ -81,6 +96,7 @@ export class PeerTable {
   setLocal(key: string, subnet: Prefix): Set<string> {
     this.localKey = key;
     this.localSubnet = subnet;
+    this.localSubnetText = formatPrefix(subnet);
     return this.rebuildAll();
   }
 
@@ -94,7 +110,7 @@ export class PeerTable {
     const dirty = new Set<string>();
     const old = this.peers.get(lease.key);
     const touched = new Set<string>();
-    if (old?.spec) { touched.add(formatPrefix(old.spec.subnet)); touched.add(old.spec.vtepMAC); }
+    if (old?.spec) { touched.add(textOf(old.spec)); touched.add(old.spec.vtepMAC); }
     this.unindex(lease.key, old);
     const rec: PeerRecord = { lease, entries: old?.entries ?? [] };
     this.peers.set(lease.key, rec);
@@ -102,7 +118,7 @@ export class PeerTable {
       const c = checkLease(lease, this.ctxValue);
       if ('spec' in c) {
         rec.spec = c.spec;
-        touched.add(formatPrefix(c.spec.subnet));
+        touched.add(textOf(c.spec));
         touched.add(c.spec.vtepMAC);
         this.index(lease.key, c.spec);
       } else {
@@ -110,7 +126,7 @@ export class PeerTable {
       }
     }
     this.reevaluate(lease.key, dirty);
-    for (const s of touched) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
+    for (const s of touched) for (const k of this.sharers(s)) if (k !== lease.key) this.reevaluate(k, dirty);
     return dirty;
   }
 
@@ -121,7 +137,7 @@ export class PeerTable {
     this.unindex(key, old);
     this.setEntries(old, [], dirty);
     this.peers.delete(key);
-    if (old.spec) for (const s of [formatPrefix(old.spec.subnet), old.spec.vtepMAC]) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
+    if (old.spec) for (const s of [textOf(old.spec), old.spec.vtepMAC]) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
     return dirty;
   }
 
@@ -165,25 +181,19 @@ export class PeerTable {
   }
 
   private index(key: string, spec: PeerSpec): void {
-    for (const [map, k] of [[this.bySubnet, formatPrefix(spec.subnet)], [this.byMac, spec.vtepMAC]] as const) {
-      let set = map.get(k);
-      if (!set) map.set(k, (set = new Set()));
-      set.add(key);
-    }
+    holderAdd(this.bySubnet, textOf(spec), key);
+    holderAdd(this.byMac, spec.vtepMAC, key);
   }
 
   private unindex(key: string, rec: PeerRecord | undefined): void {
     if (!rec?.spec) return;
-    for (const [map, k] of [[this.bySubnet, formatPrefix(rec.spec.subnet)], [this.byMac, rec.spec.vtepMAC]] as const) {
-      const set = map.get(k);
-      set?.delete(key);
-      if (set && set.size === 0) map.delete(k);
-    }
+    holderDelete(this.bySubnet, textOf(rec.spec), key);
+    holderDelete(this.byMac, rec.spec.vtepMAC, key);
   }
 
   /** Peers sharing a subnet (prefix text) or a VTEP MAC with someone. */
-  private sharers(k: string): Set<string> {
-    return this.bySubnet.get(k) ?? this.byMac.get(k) ?? new Set();
+  private sharers(k: string): string[] {
+    return holders(this.bySubnet.get(k) ?? this.byMac.get(k));
   }
 
   /** Recomputes one peer's verdict (overlaps) and entries. */
@@ -192,15 +202,16 @@ export class PeerTable {
     if (!rec?.lease || key === this.localKey) return;
     const before = rec.invalid?.reason;
     if (rec.spec) {
-      const s = formatPrefix(rec.spec.subnet);
-      const sharers = this.bySubnet.get(s)?.size ?? 0;
-      if (this.localSubnet && formatPrefix(this.localSubnet) === s) {
+      const s = textOf(rec.spec);
+      const bySubnet = this.bySubnet.get(s);
+      const byMac = this.byMac.get(rec.spec.vtepMAC);
+      if (this.localSubnetText === s) {
         rec.invalid = { reason: 'overlaps-local', message: `subnet ${s} is our own subnet` };
-      } else if (sharers > 1) {
-        const others = [...this.bySubnet.get(s)!].filter((k) => k !== key).join(', ');
+      } else if (typeof bySubnet === 'object' && bySubnet.size > 1) {
+        const others = [...bySubnet].filter((k) => k !== key).join(', ');
         rec.invalid = { reason: 'overlaps-peer', message: `subnet ${s} is also claimed by ${others}` };
-      } else if ((this.byMac.get(rec.spec.vtepMAC)?.size ?? 0) > 1) {
-        const others = [...this.byMac.get(rec.spec.vtepMAC)!].filter((k) => k !== key).join(', ');
+      } else if (typeof byMac === 'object' && byMac.size > 1) {
+        const others = [...byMac].filter((k) => k !== key).join(', ');
         rec.invalid = { reason: 'duplicate-mac', message: `VtepMAC ${rec.spec.vtepMAC} is also used by ${others}` };
       } else {
         rec.invalid = undefined;
@@ -238,6 +249,31 @@ export class PeerTable {
     for (const key of this.peers.keys()) this.reevaluate(key, dirty);
     return dirty;
   }
+}
+
+type Holders = Map<string, string | Set<string>>;
+
+const textOf = (spec: PeerSpec): string => spec.subnetText ?? formatPrefix(spec.subnet);
+
+function holderAdd(m: Holders, k: string, key: string): void {
+  const h = m.get(k);
+  if (h === undefined || h === key) m.set(k, key);
+  else if (typeof h === 'string') m.set(k, new Set([h, key]));
+  else h.add(key);
+}
+
+function holderDelete(m: Holders, k: string, key: string): void {
+  const h = m.get(k);
+  if (h === key) m.delete(k);
+  else if (typeof h === 'object') {
+    h.delete(key);
+    if (h.size === 1) m.set(k, h.values().next().value!);
+    else if (h.size === 0) m.delete(k);
+  }
+}
+
+function holders(h: string | Set<string> | undefined): string[] {
+  return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
 }
 
 /** Same as far as the datapath is concerned (expiration may differ). */

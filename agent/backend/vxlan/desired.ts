@@ -11,7 +11,7 @@
 // finds its own objects and changes nothing) and unique per subnet by construction.
 import { NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NlObject } from '../../../lib/netlink/types.js';
 import { formatIp } from '../../../lib/ip/addr.js';
-import { contains, networkAddress, type Prefix } from '../../../lib/ip/prefix.js';
+import { contains, formatPrefix, networkAddress, type Prefix } from '../../../lib/ip/prefix.js';
 import { parseIp } from '../../../lib/ip/addr.js';
 import { entryKey, type Entry, type EntryKind } from '../../reconcile/state.js';
 
@@ -32,6 +32,8 @@ export interface PeerSpec {
   subnet: Prefix;             // validated IPv4 subnet
   publicIP: string;
   vtepMAC: string;
+  /** formatPrefix(subnet), when the caller already has it (saves bigint formatting per peer). */
+  subnetText?: string;
 }
 
 const entry = (kind: EntryKind, object: NlObject, owner?: string): Entry => {
@@ -49,8 +51,8 @@ export function localEntries(local: Prefix, dev: DeviceInfo): Entry[] {
 }
 
 export function peerEntries(p: PeerSpec, dev: DeviceInfo): Entry[] {
-  const gw = formatIp(networkAddress(p.subnet));
-  const dst = `${gw}/${p.subnet.len}`;
+  const dst = p.subnetText ?? formatPrefix(p.subnet);
+  const gw = dst.slice(0, dst.indexOf('/'));   // a Prefix's address is its network address
   const id = nexthopId(p.subnet);
   if (dev.direct && contains(dev.direct.prefix, parseIp(p.publicIP))) {
     const out = dev.direct.ifindex;
