@@ -8,7 +8,7 @@
 //
 // Usage: node dist/bench/agent.js [--peers 1000,5000,20000] [--events 200] [--idle-seconds 30]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -27,6 +27,8 @@ const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`
 const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
 const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
+/** Extra node flags for the agent only, e.g. TWILL_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20 refuses --cpu-prof in NODE_OPTIONS). */
+const AGENT_NODE_ARGS = (process.env.TWILL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 
 async function outer(): Promise<void> {
@@ -109,12 +111,14 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     }
     const port = 18471;
     const t0 = performance.now();
-    const agent = spawn(process.execPath, [TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
+    const agent = spawn(process.execPath, [...AGENT_NODE_ARGS, TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
       '--healthz-ip', '127.0.0.1', '--healthz-port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let log = '';
     agent.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
     await waitReady(port, agent, () => log);
     const agentMs = performance.now() - t0;
+    await waitLogged(() => log);   // pino writes asynchronously: the line may trail /readyz
+    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}`, `${new Date(Date.now() - agentMs).toISOString()} spawn\n${new Date().toISOString()} ready\n${log}`);
     const kernelMs = firstApplyMs(log);
     await verifyKernel(h, n);
     const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId };
@@ -131,6 +135,10 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     await etcdProc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function waitLogged(log: () => string): Promise<void> {
+  for (let i = 0; i < 200 && Number.isNaN(firstApplyMs(log())); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Duration of the start-up reconcile's kernel apply, from the agent's own log line. */
