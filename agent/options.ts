@@ -38,7 +38,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'ip-masq', type: 'bool', default: false, help: 'masquerade pod traffic leaving the cluster network' },
   { name: 'healthz-ip', type: 'string', default: C.DEFAULT_HEALTHZ_IP, help: 'address for /healthz, /readyz, /metrics, /status' },
   { name: 'healthz-port', type: 'int', default: C.DEFAULT_HEALTHZ_PORT, help: 'port for the health server (0 disables)' },
-  { name: 'resync-interval', type: 'int', default: 30, help: 'seconds between full kernel and traffic-rule resyncs' },
+  { name: 'resync-interval', type: 'int', default: 300, help: 'seconds between full kernel and traffic-rule resyncs (kernel changes are repaired from notifications at once)' },
   { name: 'log-level', type: 'string', default: 'info', help: 'trace | debug | info | warn | error' },
   { name: 'cleanup', type: 'bool', default: false, help: 'remove everything twill installed on this node and exit' },
   { name: 'help', type: 'bool', default: false, help: 'show this help' },
