@@ -1,10 +1,10 @@
 // One twilld per node, run exactly as an operator would: `ip netns exec <node> node bin/twilld.js`
 // with its own subnet file, log file and health port inside the node netns. `ip netns exec`
 // execs the command, so the tracked PID is the agent itself (kill -9 hits the agent, not a shell).
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import type { AgentStatus } from '../../agent/state.js';
+import type { AgentBuild } from './dist-snapshot.js';
 import { httpGet } from './http.js';
-import { AGENT_MAIN, TWILLD_BIN } from './paths.js';
 import { startProc, type ExitInfo, type Proc } from './procs.js';
 
 export const HEALTHZ_PORT = 8471;
@@ -30,12 +30,12 @@ export class Agent {
   get exited(): Promise<ExitInfo> | undefined { return this.proc?.exited; }
   get startCount(): number { return this.starts; }
 
-  start(extraArgs: readonly string[] = []): void {
+  /** Starts `node <build>/bin/twilld.js` in the node netns (build: see dist-snapshot.ts). */
+  start(build: AgentBuild, extraArgs: readonly string[] = []): void {
     if (this.proc?.alive()) throw new Error(`${this.spec.name}: agent already running (pid ${this.proc.pid})`);
-    if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is missing: run \`npm run build\` first`);
     const args = [...this.spec.args(), ...extraArgs];
-    appendFileSync(this.spec.logFile, `\n=== harness: start #${++this.starts} at ${new Date().toISOString()}: twilld ${args.join(' ')}\n`);
-    this.proc = startProc(`twilld ${this.spec.name}`, 'ip', ['netns', 'exec', this.spec.netns, process.execPath, TWILLD_BIN, ...args], {
+    appendFileSync(this.spec.logFile, `\n=== harness: start #${++this.starts} at ${new Date().toISOString()} (${build.twilldBin}): twilld ${args.join(' ')}\n`);
+    this.proc = startProc(`twilld ${this.spec.name}`, 'ip', ['netns', 'exec', this.spec.netns, process.execPath, build.twilldBin, ...args], {
       logFile: this.spec.logFile,
       env: { ...process.env, ...this.spec.env() },
     });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { AgentStatus } from '../../agent/state.js';
 import { uniquePrefix } from '../util/root.js';
 import { Agent, HEALTHZ_PORT } from './agent.js';
+import { agentBuild } from './dist-snapshot.js';
 import { nsRun, waitFor, type ExecOptions, type ExecResult } from './exec.js';
 import { intToIp, parseCidr } from './ipv4.js';
 import { kernelState, type KernelState } from './kernel.js';
@@ -208,7 +209,8 @@ class NetnsCluster implements Cluster {
     await this.store.writeConfig(this.options.netConf ?? DEFAULT_NET_CONF);
     for (const n of this.nodes) await this.store.prepareNode({ index: n.index, name: n.name, underlayIP: n.underlayIP });
     if (this.options.startAgents === false) return;
-    for (const n of this.nodes) n.agent.start();
+    const build = await agentBuild();
+    for (const n of this.nodes) n.agent.start(build);
     if (this.options.waitReady === false) return;
     await this.waitReady(this.options.readyTimeoutMs);
     const perNode = this.options.podsPerNode ?? 1;
@@ -258,7 +260,7 @@ class NetnsCluster implements Cluster {
     return nsRun(netns, cmd, args, opts);
   }
 
-  async startAgent(i: number, extraArgs: readonly string[] = []): Promise<void> { this.node(i).agent.start(extraArgs); }
+  async startAgent(i: number, extraArgs: readonly string[] = []): Promise<void> { this.node(i).agent.start(await agentBuild(), extraArgs); }
   stopAgent(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined> {
     return this.node(i).agent.stop(signal);
   }

@@ -1,5 +1,5 @@
 // kube-mode ClusterStore: the fake Kubernetes API server (test/util/fake-apiserver-main.ts, run
-// from dist/) inside the switch netns, driven by JSON lines on stdin. The harness plays the
+// from the build) inside the switch netns, driven by JSON lines on stdin. The harness plays the
 // kubelet (registers each Node with its InternalIP) and kube-controller-manager (assigns podCIDRs
 // in order: the n-th node gets the (n+1)-th subnet of Network), so agents see what a real cluster
 // shows them. A "lease" is a Node with a podCIDR and our kube-subnet-manager annotation. An API
@@ -9,11 +9,9 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { intToIp, parseCidr } from './ipv4.js';
-import { REPO_ROOT } from './paths.js';
+import { agentBuild } from './dist-snapshot.js';
 import { startProc, waitForLine, type Proc } from './procs.js';
 import type { ClusterStore, NodeRef, StoredLease, SyntheticLease } from './store.js';
-
-export const FAKE_APISERVER_MAIN = join(REPO_ROOT, 'dist', 'test', 'util', 'fake-apiserver-main.js');
 
 export interface KubeStoreOptions {
   netns: string;
@@ -56,8 +54,9 @@ export class KubeStore implements ClusterStore {
       }
       return;
     }
-    if (!existsSync(FAKE_APISERVER_MAIN)) throw new Error(`${FAKE_APISERVER_MAIN} is missing: run \`npm run build\` first`);
-    const proc = startProc('fake-apiserver', 'ip', ['netns', 'exec', this.o.netns, process.execPath, FAKE_APISERVER_MAIN, '--listen', `${this.o.host}:6443`], { stdinPipe: true });
+    const main = (await agentBuild()).fakeApiserverMain;
+    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
+    const proc = startProc('fake-apiserver', 'ip', ['netns', 'exec', this.o.netns, process.execPath, main, '--listen', `${this.o.host}:6443`], { stdinPipe: true });
     this.proc = proc;
     await waitForLine(proc, /"event":"listening"/, 10_000);
     createInterface({ input: proc.child.stdout! }).on('line', (line) => this.onReply(line));

@@ -8,7 +8,7 @@ import { checkPeerEntries, checkSubnets, connectivityMatrix, matrixProblems } fr
 import { startCluster, type Cluster } from '../cluster.js';
 import { nsRun } from '../exec.js';
 import { nthAddress } from '../ipv4.js';
-import { TWILLD_BIN } from '../paths.js';
+import { agentBuild } from '../dist-snapshot.js';
 import type { StoreMode } from '../store.js';
 
 const UNDERLAY_MTU = 1400;
@@ -77,7 +77,7 @@ export function basicSuite(mode: StoreMode): void {
 
     it('`twilld status --json` inside the node netns prints the same lease', async () => {
       const n = c.node(1);
-      const r = await nsRun(n.netns, process.execPath, [TWILLD_BIN, 'status', '--json', '--healthz-ip', '127.0.0.1', '--healthz-port', '8471']);
+      const r = await nsRun(n.netns, process.execPath, [(await agentBuild()).twilldBin, 'status', '--json', '--healthz-ip', '127.0.0.1', '--healthz-port', '8471']);
       const s = JSON.parse(r.stdout) as { ready: boolean; lease: { subnet: string } };
       expect(s.ready).toBe(true);
       expect(s.lease.subnet).toBe(n.subnet);
