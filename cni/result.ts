@@ -3,7 +3,8 @@
 // prevResult (CHECK, DEL) is read back tolerantly from any of those shapes.
 import { CniError, CNI_ERR } from './skel/errors.js';
 import { atLeast, safeJson } from './skel/version.js';
-import { parseCidr, parseIp } from './ipam/ip.js';
+import { tryParseIp } from '../lib/ip/addr.js';
+import { tryParseCidr } from '../lib/ip/cidr.js';
 import type { DnsConf } from './config.js';
 
 export interface IfaceResult {
@@ -43,7 +44,7 @@ export function renderResult(r: Result, cniVersion: string): Record<string, unkn
   });
   const ips = r.ips.map((ip) => {
     const o: Record<string, unknown> = {};
-    if (!v1) o['version'] = parseCidr(ip.address)?.family === 6 ? '6' : '4';
+    if (!v1) o['version'] = tryParseCidr(ip.address)?.family === 6 ? '6' : '4';
     o['address'] = ip.address;
     if (ip.gateway !== undefined) o['gateway'] = ip.gateway;
     if (ip.interface !== undefined) o['interface'] = ip.interface;
@@ -73,10 +74,10 @@ export function parsePrevResult(raw: Record<string, unknown>): Result {
   });
   const ips = list('ips').map((x, i): IpResult => {
     const o = obj(x) ?? fail(`ips[${i}]`, x, 'must be an object');
-    if (typeof o['address'] !== 'string' || !parseCidr(o['address'])) fail(`ips[${i}].address`, o['address'], 'must be an address/prefix');
+    if (typeof o['address'] !== 'string' || !tryParseCidr(o['address'])) fail(`ips[${i}].address`, o['address'], 'must be an address/prefix');
     const out: IpResult = { address: o['address'] as string };
     if (o['gateway'] !== undefined) {
-      if (typeof o['gateway'] !== 'string' || !parseIp(o['gateway'])) fail(`ips[${i}].gateway`, o['gateway'], 'must be an IP address');
+      if (typeof o['gateway'] !== 'string' || !tryParseIp(o['gateway'])) fail(`ips[${i}].gateway`, o['gateway'], 'must be an IP address');
       out.gateway = o['gateway'] as string;
     }
     if (o['interface'] !== undefined) {
@@ -88,10 +89,10 @@ export function parsePrevResult(raw: Record<string, unknown>): Result {
   });
   const routes = list('routes').map((x, i): RouteResult => {
     const o = obj(x) ?? fail(`routes[${i}]`, x, 'must be an object');
-    if (typeof o['dst'] !== 'string' || !parseCidr(o['dst'])) fail(`routes[${i}].dst`, o['dst'], 'must be a prefix');
+    if (typeof o['dst'] !== 'string' || !tryParseCidr(o['dst'])) fail(`routes[${i}].dst`, o['dst'], 'must be a prefix');
     const out: RouteResult = { dst: o['dst'] as string };
     if (o['gw'] !== undefined) {
-      if (typeof o['gw'] !== 'string' || !parseIp(o['gw'])) fail(`routes[${i}].gw`, o['gw'], 'must be an IP address');
+      if (typeof o['gw'] !== 'string' || !tryParseIp(o['gw'])) fail(`routes[${i}].gw`, o['gw'], 'must be an IP address');
       out.gw = o['gw'] as string;
     }
     return out;

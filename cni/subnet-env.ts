@@ -3,12 +3,14 @@
 // must fail the pod with a message naming the variable, never hand out a wrong address.
 import { readFileSync } from 'node:fs';
 import { CniError, CNI_ERR } from './skel/errors.js';
-import { parseCidr, networkOf, lastOf, contains, type Cidr, type IpFamily } from './ipam/ip.js';
+import type { Family } from '../lib/ip/addr.js';
+import { cidrNetwork, tryParseCidr, type IpCidr } from '../lib/ip/cidr.js';
+import { contains, lastAddr } from '../lib/ip/prefix.js';
 
 export interface FamilySubnet {
-  family: IpFamily;
-  network: Cidr;      // the cluster network (FLANNEL_NETWORK)
-  subnet: Cidr;       // the node subnet; `addr` is the gateway (first usable address)
+  family: Family;
+  network: IpCidr;    // the cluster network (FLANNEL_NETWORK)
+  subnet: IpCidr;     // the node subnet; `value` is the gateway (first usable address)
 }
 
 export interface NodeSubnets {
@@ -72,7 +74,7 @@ function parseLines(text: string, where: string): Map<string, string> {
 }
 
 function familyFrom(
-  vars: Map<string, string>, netKey: string, subKey: string, family: IpFamily,
+  vars: Map<string, string>, netKey: string, subKey: string, family: Family,
   fail: (key: string, rule: string) => never,
 ): FamilySubnet | undefined {
   const netStr = vars.get(netKey);
@@ -80,15 +82,16 @@ function familyFrom(
   if (netStr === undefined && subStr === undefined) return undefined;
   if (netStr === undefined) return fail(netKey, `missing while ${subKey} is set`);
   if (subStr === undefined) return fail(subKey, `missing while ${netKey} is set`);
-  const network = parseCidr(netStr);
+  const network = tryParseCidr(netStr);
   if (!network || network.family !== family) fail(netKey, `must be an IPv${family} prefix such as ${family === 4 ? '10.244.0.0/16' : 'fd00:10:244::/56'}`);
-  const subnet = parseCidr(subStr);
+  const subnet = tryParseCidr(subStr);
   if (!subnet || subnet.family !== family) fail(subKey, `must be an IPv${family} address/prefix such as ${family === 4 ? '10.244.1.1/24' : 'fd00:10:244:1::1/64'}`);
   const net = network!, sub = subnet!;
-  if (sub.prefixLen < net.prefixLen || !contains(net, family, networkOf(sub))) fail(subKey, `must lie inside ${netKey}=${netStr}`);
+  const subNet = cidrNetwork(sub);
+  if (!contains(cidrNetwork(net), subNet)) fail(subKey, `must lie inside ${netKey}=${netStr}`);
   const maxLen = family === 4 ? 30 : 126;
-  if (sub.prefixLen > maxLen) fail(subKey, `prefix must be at most /${maxLen} to hold a gateway and pods`);
-  if (sub.addr === networkOf(sub)) fail(subKey, 'must name the gateway (first usable address), not the network address');
-  if (family === 4 && sub.addr === lastOf(sub)) fail(subKey, 'must not be the broadcast address');
+  if (sub.len > maxLen) fail(subKey, `prefix must be at most /${maxLen} to hold a gateway and pods`);
+  if (sub.value === subNet.addr) fail(subKey, 'must name the gateway (first usable address), not the network address');
+  if (family === 4 && sub.value === lastAddr(subNet)) fail(subKey, 'must not be the broadcast address');
   return { family, network: net, subnet: sub };
 }

@@ -5,7 +5,9 @@
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { readSubnetFile, type FamilySubnet } from '../subnet-env.js';
 import { allocate, type Allocation } from '../ipam/allocate.js';
-import { formatIp, formatCidr, networkString, type IpFamily } from '../ipam/ip.js';
+import { formatIp, type Family } from '../../lib/ip/addr.js';
+import { cidrNetwork, formatCidr } from '../../lib/ip/cidr.js';
+import { formatPrefix } from '../../lib/ip/prefix.js';
 import { ensureBridge, findLink } from '../link/bridge.js';
 import { createVeth, deleteVeth } from '../link/veth.js';
 import { configurePod, type PodAddr } from '../link/pod.js';
@@ -37,7 +39,7 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
 
     host = await deps.hostHandle();
     const h = host;
-    const gateways = subnets.families.map((f) => ({ family: f.family, address: f.subnet.addr, prefixLen: f.subnet.prefixLen }));
+    const gateways = subnets.families.map((f) => ({ family: f.family, address: f.subnet.value, prefixLen: f.subnet.len }));
     // IPv6: no DAD on the gateway address (else the first pods cannot reach it for ≈1-2 s).
     const noDad = subnets.families.some((f) => f.family === 6) ? () => disableDad(deps, `/proc/sys/net/ipv6/conf/${conf.bridge}/accept_dad`) : undefined;
     const bridge = await ensureBridge(h, conf.bridge, mtu, gateways, noDad);
@@ -78,20 +80,20 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
   }
 }
 
-function familyOf(families: readonly FamilySubnet[], family: IpFamily): FamilySubnet {
+function familyOf(families: readonly FamilySubnet[], family: Family): FamilySubnet {
   return families.find((f) => f.family === family)!;
 }
 
 function podAddr(a: Allocation, f: FamilySubnet, isDefaultGateway: boolean): PodAddr {
-  const dst = isDefaultGateway ? (a.ip.family === 4 ? '0.0.0.0/0' : '::/0') : networkString(f.network);
-  return { family: a.ip.family, address: a.ip.value, prefixLen: f.subnet.prefixLen, gateway: f.subnet.addr, routes: [dst] };
+  const dst = isDefaultGateway ? (a.ip.family === 4 ? '0.0.0.0/0' : '::/0') : formatPrefix(cidrNetwork(f.network));
+  return { family: a.ip.family, address: a.ip.value, prefixLen: f.subnet.len, gateway: f.subnet.value, routes: [dst] };
 }
 
 function disableDad(deps: PluginDeps, path: string): void {
   if (deps.readSysctl(path).trim() !== '0') deps.writeSysctl(path, '0');
 }
 
-function enableForwarding(deps: PluginDeps, families: readonly IpFamily[]): void {
+function enableForwarding(deps: PluginDeps, families: readonly Family[]): void {
   const paths = families.map((f) => (f === 4 ? '/proc/sys/net/ipv4/ip_forward' : '/proc/sys/net/ipv6/conf/all/forwarding'));
   for (const p of paths) if (deps.readSysctl(p).trim() !== '1') deps.writeSysctl(p, '1');
 }
@@ -107,11 +109,11 @@ function buildResult(
       { name: env.ifname, mac: macs.pod, mtu: macs.mtu, sandbox: env.netns },
     ],
     ips: allocs.map((a, i) => ({
-      address: formatCidr(a.ip.family, a.ip.value, addrs[i]!.prefixLen),
-      gateway: formatIp(a.ip.family, addrs[i]!.gateway),
+      address: formatCidr({ ...a.ip, len: addrs[i]!.prefixLen }),
+      gateway: formatIp({ family: a.ip.family, value: addrs[i]!.gateway }),
       interface: 2,
     })),
-    routes: addrs.flatMap((a) => a.routes.map((dst) => ({ dst, gw: formatIp(a.family, a.gateway) }))),
+    routes: addrs.flatMap((a) => a.routes.map((dst) => ({ dst, gw: formatIp({ family: a.family, value: a.gateway }) }))),
     dns: conf.dns ?? {},
   };
 }

@@ -3,7 +3,9 @@
 // veth on the bridge (and hairpin), and the IPAM record of each address. The first drift found
 // fails with code 101 naming the object; routes added by later plugins are ignored (spec).
 import { CniError, CNI_ERR } from '../skel/errors.js';
-import { parseCidr, parseIp, formatIp, networkString } from '../ipam/ip.js';
+import { formatIp, tryParseIp } from '../../lib/ip/addr.js';
+import { cidrNetwork, formatCidr, tryParseCidr } from '../../lib/ip/cidr.js';
+import { formatPrefix } from '../../lib/ip/prefix.js';
 import { hostVethName } from '../link/names.js';
 import { parsePrevResult, type Result } from '../result.js';
 import { locked, storeOf } from './common.js';
@@ -49,8 +51,7 @@ async function checkPod(pod: NetlinkHandle, env: CniEnv, prev: Result): Promise<
   const have = new Set((await pod.listAddrs()).filter((a) => a.ifindex === link.index).map((a) => `${a.address}/${a.prefixLen}`));
   for (const ip of prev.ips) {
     if (ip.interface !== undefined && ip.interface !== idx) continue;
-    const c = parseCidr(ip.address)!;
-    const canon = `${formatIp(c.family, c.addr)}/${c.prefixLen}`;
+    const canon = formatCidr(tryParseCidr(ip.address)!);
     if (!have.has(canon)) throw drift(`address ${ip.address} is missing on ${env.ifname} in ${env.netns}`);
   }
   return link;
@@ -59,13 +60,12 @@ async function checkPod(pod: NetlinkHandle, env: CniEnv, prev: Result): Promise<
 async function checkRoutes(pod: NetlinkHandle, link: Link, prev: Result): Promise<void> {
   const routes = await pod.listRoutes({ table: 254 });
   for (const want of prev.routes) {
-    const dst = parseCidr(want.dst)!;
-    const dstKey = networkString(dst);
-    const gw = want.gw ? parseIp(want.gw) : undefined;
+    const dstKey = formatPrefix(cidrNetwork(tryParseCidr(want.dst)!));
+    const gw = want.gw ? tryParseIp(want.gw) : undefined;
     const found = routes.some((r) => {
-      const rd = parseCidr(r.dst);
-      if (!rd || networkString(rd) !== dstKey) return false;
-      if (gw && (!r.gateway || r.gateway !== formatIp(gw.family, gw.value))) return false;
+      const rd = tryParseCidr(r.dst);
+      if (!rd || formatPrefix(cidrNetwork(rd)) !== dstKey) return false;
+      if (gw && (!r.gateway || r.gateway !== formatIp(gw))) return false;
       return r.ifindex === undefined || r.ifindex === link.index;
     });
     if (!found) throw drift(`route ${want.dst}${want.gw ? ` via ${want.gw}` : ''} is missing in the pod netns`);
@@ -89,8 +89,7 @@ async function checkRecords(env: CniEnv, conf: PluginConf, deps: PluginDeps, pre
   const mine = await locked(store, deps, () => store.getById(env.containerId, env.ifname));
   const have = new Set(mine.map((r) => r.file));
   for (const ip of prev.ips) {
-    const c = parseCidr(ip.address)!;
-    const name = formatIp(c.family, c.addr);
+    const name = formatIp(tryParseCidr(ip.address)!);
     if (!have.has(name)) throw drift(`IPAM record for ${name} (${env.containerId}, ${env.ifname}) is missing in ${store.dir}`);
   }
 }

@@ -14,7 +14,8 @@ import { mark } from '../trace.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';
-import { parseCidr, formatIp } from '../ipam/ip.js';
+import { formatIp } from '../../lib/ip/addr.js';
+import { tryParseCidr } from '../../lib/ip/cidr.js';
 
 /** Canonical addresses listed in prevResult.ips (malformed entries are skipped: DEL must work). */
 function prevAddresses(prev: Record<string, unknown> | undefined): string[] {
@@ -23,8 +24,8 @@ function prevAddresses(prev: Record<string, unknown> | undefined): string[] {
   const out: string[] = [];
   for (const ip of ips as unknown[]) {
     const a = (ip as { address?: unknown } | null)?.address;
-    const c = typeof a === 'string' ? parseCidr(a) : undefined;
-    if (c) out.push(formatIp(c.family, c.addr));
+    const c = typeof a === 'string' ? tryParseCidr(a) : undefined;
+    if (c) out.push(formatIp(c));
   }
   return out;
 }

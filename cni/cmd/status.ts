@@ -4,7 +4,9 @@
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { readSubnetFile } from '../subnet-env.js';
 import { poolSize, rangeOf } from '../ipam/allocate.js';
-import { parseIp, networkString } from '../ipam/ip.js';
+import { tryParseIp } from '../../lib/ip/addr.js';
+import { cidrNetwork } from '../../lib/ip/cidr.js';
+import { formatPrefix } from '../../lib/ip/prefix.js';
 import { poolsOf, storeOf } from './common.js';
 import type { PluginConf } from '../config.js';
 
@@ -15,12 +17,12 @@ export function cmdStatus(conf: PluginConf): void {
   } catch (err) {
     throw new CniError(CNI_ERR.notAvailable, `twill is not ready: ${(err as Error).message}`);
   }
-  const reserved = [...storeOf(conf).reservedNames()].map((n) => parseIp(n)!);
+  const reserved = [...storeOf(conf).reservedNames()].map((n) => tryParseIp(n)!);
   for (const pool of poolsOf(subnets)) {
     const r = rangeOf(pool);
     const used = reserved.filter((ip) => ip.family === pool.family && ip.value >= r.start && ip.value <= r.end && ip.value !== r.gateway).length;
     if (BigInt(used) >= poolSize(pool)) {
-      throw new CniError(CNI_ERR.notAvailable, `twill is not ready: node subnet ${networkString(pool.subnet)} has no free address (${used} reserved)`);
+      throw new CniError(CNI_ERR.notAvailable, `twill is not ready: node subnet ${formatPrefix(cidrNetwork(pool.subnet))} has no free address (${used} reserved)`);
     }
   }
 }

@@ -3,18 +3,20 @@
 // last reserved address), so addresses are not reused right away after a pod goes (stale ARP
 // and conntrack entries on peers expire first). The search is pure; the store does the I/O.
 import { CniError, CNI_ERR } from '../skel/errors.js';
-import { formatIp, networkOf, lastOf, formatCidr, type Cidr, type Ip, type IpFamily } from './ip.js';
+import { formatIp, type Family, type IpAddr } from '../../lib/ip/addr.js';
+import { cidrNetwork, type IpCidr } from '../../lib/ip/cidr.js';
+import { formatPrefix, lastAddr } from '../../lib/ip/prefix.js';
 import { matches, type DiskStore } from './store.js';
 
 export interface Pool {
-  family: IpFamily;
-  subnet: Cidr;      // node subnet; `addr` is the gateway
+  family: Family;
+  subnet: IpCidr;    // node subnet; `value` is the gateway
   rangeId: string;   // host-local's range-set index: "0", "1"
 }
 
 export interface Allocation {
   pool: Pool;
-  ip: Ip;
+  ip: IpAddr;
   reused: boolean;   // the record existed already (a retried ADD)
 }
 
@@ -25,11 +27,12 @@ export interface Range {
 }
 
 export function rangeOf(pool: Pool): Range {
-  const last = lastOf(pool.subnet);
+  const net = cidrNetwork(pool.subnet);
+  const last = lastAddr(net);
   return {
-    start: networkOf(pool.subnet) + 1n,
+    start: net.addr + 1n,
     end: pool.family === 4 ? last - 1n : last,
-    gateway: pool.subnet.addr,
+    gateway: pool.subnet.value,
   };
 }
 
@@ -47,7 +50,7 @@ export function pickNext(pool: Pool, reserved: ReadonlySet<string>, last: bigint
   for (let i = 0n; i < size; i++) {
     cur = cur >= r.end ? r.start : cur + 1n;
     if (cur === r.gateway) continue;
-    if (!reserved.has(formatIp(pool.family, cur))) return cur;
+    if (!reserved.has(formatIp({ family: pool.family, value: cur }))) return cur;
   }
   return undefined;
 }
@@ -67,7 +70,7 @@ export function allocate(store: DiskStore, pools: readonly Pool[], containerId: 
       out.push({ pool, ip: reserveNext(store, pool, reserved, containerId, ifname), reused: false });
     }
   } catch (err) {
-    for (const a of out) if (!a.reused) store.release(formatIp(a.ip.family, a.ip.value));
+    for (const a of out) if (!a.reused) store.release(formatIp(a.ip));
     throw err;
   }
   return out;
@@ -78,7 +81,7 @@ function inRange(pool: Pool, v: bigint): boolean {
   return v >= r.start && v <= r.end && v !== r.gateway;
 }
 
-function reserveNext(store: DiskStore, pool: Pool, reserved: Set<string>, containerId: string, ifname: string): Ip {
+function reserveNext(store: DiskStore, pool: Pool, reserved: Set<string>, containerId: string, ifname: string): IpAddr {
   const last = store.lastReserved(pool.rangeId);
   const lastV = last && last.family === pool.family ? last.value : undefined;
   let cursor = lastV;
@@ -86,10 +89,10 @@ function reserveNext(store: DiskStore, pool: Pool, reserved: Set<string>, contai
     const v = pickNext(pool, reserved, cursor);
     if (v === undefined) {
       throw new CniError(CNI_ERR.exhausted,
-        `no free address in node subnet ${formatCidr(pool.family, networkOf(pool.subnet), pool.subnet.prefixLen)}: all ${poolSize(pool)} addresses are reserved in ${store.dir}`);
+        `no free address in node subnet ${formatPrefix(cidrNetwork(pool.subnet))}: all ${poolSize(pool)} addresses are reserved in ${store.dir}`);
     }
-    const ip: Ip = { family: pool.family, value: v };
-    const name = formatIp(pool.family, v);
+    const ip: IpAddr = { family: pool.family, value: v };
+    const name = formatIp(ip);
     reserved.add(name);
     if (store.reserve(ip, containerId, ifname, pool.rangeId)) return ip;
     cursor = v;            // taken meanwhile (a writer that ignores the lock): keep going

@@ -8,13 +8,13 @@
 // never leaves an empty record that DEL cannot match. Callers hold the lock for every method.
 import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { parseIp, formatIp, type Ip } from './ip.js';
+import { formatIp, tryParseIp, type IpAddr } from '../../lib/ip/addr.js';
 
 export const LAST_IP_PREFIX = 'last_reserved_ip.';
 export const TMP_PREFIX = '.twill-tmp-';
 
 export interface Reservation {
-  ip: Ip;
+  ip: IpAddr;
   file: string;          // the file name (canonical address)
   containerId: string;   // '' when the record cannot be decoded
   ifname: string;        // '' for host-local's pre-0.7 records (container ID only)
@@ -39,8 +39,8 @@ export class DiskStore {
   list(): Reservation[] {
     const out: Reservation[] = [];
     for (const name of this.names()) {
-      const ip = parseIp(name);
-      if (!ip || formatIp(ip.family, ip.value) !== name) continue;
+      const ip = tryParseIp(name);
+      if (!ip || formatIp(ip) !== name) continue;
       out.push({ ip, file: name, ...decodeRecord(this.readRecord(name)) });
     }
     return out;
@@ -48,12 +48,12 @@ export class DiskStore {
 
   /** Addresses currently reserved (file names only; no reads). */
   reservedNames(): Set<string> {
-    return new Set(this.names().filter((n) => parseIp(n) !== undefined));
+    return new Set(this.names().filter((n) => tryParseIp(n) !== undefined));
   }
 
   /** Creates the record for `ip`; false if it already exists. */
-  reserve(ip: Ip, containerId: string, ifname: string, rangeId: string): boolean {
-    const name = formatIp(ip.family, ip.value);
+  reserve(ip: IpAddr, containerId: string, ifname: string, rangeId: string): boolean {
+    const name = formatIp(ip);
     const tmp = this.writeTemp(`${containerId.trim()}\r\n${ifname}`);
     try {
       linkSync(join(this.dir, tmp), join(this.dir, name));
@@ -86,7 +86,7 @@ export class DiskStore {
   releaseKnown(names: readonly string[], containerId: string, ifname: string): boolean {
     let all = true;
     for (const name of names) {
-      const ip = parseIp(name);
+      const ip = tryParseIp(name);
       if (!ip) { all = false; continue; }
       const r: Reservation = { ip, file: name, ...decodeRecord(this.readRecord(name)) };
       if (matches(r, containerId, ifname)) this.release(name);
@@ -99,9 +99,9 @@ export class DiskStore {
     return this.list().filter((r) => matches(r, containerId, ifname));
   }
 
-  lastReserved(rangeId: string): Ip | undefined {
+  lastReserved(rangeId: string): IpAddr | undefined {
     try {
-      return parseIp(readFileSync(join(this.dir, LAST_IP_PREFIX + rangeId), 'utf8').trim());
+      return tryParseIp(readFileSync(join(this.dir, LAST_IP_PREFIX + rangeId), 'utf8').trim());
     } catch {
       return undefined;
     }

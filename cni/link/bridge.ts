@@ -3,13 +3,13 @@
 // pods come and go and makes every pod re-ARP the gateway. Concurrent ADDs may race to create
 // it: EEXIST just means another invocation won.
 import { CniError, CNI_ERR } from '../skel/errors.js';
-import { formatIp, type IpFamily } from '../ipam/ip.js';
+import { formatIp, type Family } from '../../lib/ip/addr.js';
 import { applyAll } from './apply.js';
 import { macFromIp } from './names.js';
 import type { Link, NetlinkHandle, NlChange } from '../../lib/netlink/types.js';
 
 export interface GatewayAddr {
-  family: IpFamily;
+  family: Family;
   address: bigint;
   prefixLen: number;
 }
@@ -35,7 +35,7 @@ export async function ensureBridge(
   const fix: NlChange[] = [];
   if (!br.up) fix.push({ verb: 'set', object: { kind: 'link', name, index: br.index, up: true } });
   for (const g of gateways) {
-    fix.push({ verb: 'replace', object: { kind: 'addr', ifindex: br.index, family: g.family, address: formatIp(g.family, g.address), prefixLen: g.prefixLen } });
+    fix.push({ verb: 'replace', object: { kind: 'addr', ifindex: br.index, family: g.family, address: formatIp({ family: g.family, value: g.address }), prefixLen: g.prefixLen } });
   }
   if (fix.length) await applyAll(h, fix, `bridge ${name}`);
   return br;

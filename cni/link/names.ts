@@ -2,7 +2,8 @@
 // DEL and GC find it without the pod's netns (which may be gone); MACs come from the address so
 // a pod that gets an address back also gets its MAC back and peers' ARP caches stay right.
 import { fnv1a64Hex } from './hash.js';
-import { formatIp, type Ip } from '../ipam/ip.js';
+import { formatIp, type IpAddr } from '../../lib/ip/addr.js';
+import { formatMac } from '../../lib/ip/mac.js';
 
 export const VETH_PREFIX = 'tw';
 export const VETH_NAME_RE = /^tw[0-9a-f]{11}$/;
@@ -18,18 +19,13 @@ function hashBytes(s: string): number[] {
 }
 
 /** A locally administered unicast MAC: 0a:58 + IPv4 bytes (kindnet/OVN style), else a hash. */
-export function macFromIp(ip: Ip): string {
-  if (ip.family === 4) {
-    const b = [0x0a, 0x58, ...[24n, 16n, 8n, 0n].map((s) => Number((ip.value >> s) & 0xffn))];
-    return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
-  }
-  const h = hashBytes(formatIp(ip.family, ip.value));
-  const b = [0x0a, 0x58, h[0]!, h[1]!, h[2]!, h[3]!];
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+export function macFromIp(ip: IpAddr): string {
+  const tail = ip.family === 4 ? [24n, 16n, 8n, 0n].map((s) => Number((ip.value >> s) & 0xffn)) : hashBytes(formatIp(ip)).slice(0, 4);
+  return formatMac(Uint8Array.of(0x0a, 0x58, ...tail));
 }
 
 /** The host-side veth MAC: 0e + 5 hash bytes of its name (never equal to a macFromIp MAC). */
 export function hostVethMac(vethName: string): string {
   const h = hashBytes(vethName);
-  return [0x0e, h[0]!, h[1]!, h[2]!, h[3]!, h[4]!].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  return formatMac(Uint8Array.of(0x0e, ...h.slice(0, 5)));
 }

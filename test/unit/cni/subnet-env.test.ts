@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseSubnetEnv } from '../../../cni/subnet-env.js';
 import { CniError } from '../../../cni/skel/errors.js';
-import { formatIp } from '../../../cni/ipam/ip.js';
+import { formatIp } from '../../../lib/ip/addr.js';
 
 const GOOD = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
 
@@ -11,8 +11,8 @@ describe('subnet.env parsing', () => {
     expect(s.mtu).toBe(1450);
     expect(s.ipMasq).toBe(true);
     expect(s.families).toHaveLength(1);
-    expect(formatIp(4, s.families[0]!.subnet.addr)).toBe('10.244.1.1');
-    expect(s.families[0]!.subnet.prefixLen).toBe(24);
+    expect(formatIp(s.families[0]!.subnet)).toBe('10.244.1.1');
+    expect(s.families[0]!.subnet.len).toBe(24);
   });
   it('reads dual stack, comments and CRLF', () => {
     const s = parseSubnetEnv(`# written by twill\r\n${GOOD}FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:1::1/64\n`);
