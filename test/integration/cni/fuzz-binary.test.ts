@@ -9,15 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
 import { DEFAULT_PLUGIN, ensurePluginBuilt } from '../../util/pods.js';
+import { seeded } from '../../util/rng.js';
 
 const ROUNDS = 300;
 const KNOWN_CODES = new Set([1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102, 999]);
 const WEIRD: unknown[] = [null, true, 0, -1, 1.5, '', 'x'.repeat(3000), '../../etc', '\u0000', [], {}, '9.9.9', '1.1.0', 65536];
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => { a = (a * 1664525 + 1013904223) >>> 0; return a / 4294967296; };
-}
 
 function run(hostNs: string, env: Record<string, string>, stdin: string): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -49,7 +45,7 @@ describeRoot('CNI fuzz through the executable', () => {
   });
 
   it(`answers ${ROUNDS} mutated invocations with results or spec errors, never a crash`, async () => {
-    const rand = rng(0x7e11);
+    const rand = seeded(0x7e11);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
     const dataDir = join(dir, 'store');
     for (let i = 0; i < ROUNDS; i++) {

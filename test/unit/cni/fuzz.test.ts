@@ -6,21 +6,11 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCni } from '../../../cni/plugin.js';
 import { World, SUBNET_ENV } from './world.js';
+import { seeded } from '../../util/rng.js';
 
 const SEED = Number(process.env['TWILL_FUZZ_SEED'] ?? 0x7411);
 const ROUNDS = Number(process.env['TWILL_FUZZ_ROUNDS'] ?? 3000);
 const KNOWN_CODES = new Set([1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102, 999]);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WEIRD: unknown[] = [null, true, false, 0, -1, 1.5, Number.POSITIVE_INFINITY, '', ' ', 'x'.repeat(5000), '../../etc', '/abs/../x', '\u0000',
   'ünïcødé', [], [1, 'a'], {}, { a: { b: { c: [] } } }, '0.4.0', '1.1.0', '9.9.9', 'cni0', 'eth0', '/tmp', 65536, 1400];
@@ -31,7 +21,7 @@ describe('CNI fuzz (in-process)', () => {
 
   it(`survives ${ROUNDS} mutated invocations with a consistent store (seed ${SEED})`, async () => {
     w = new World();
-    const rand = rng(SEED);
+    const rand = seeded(SEED);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)]!;
     const live = new Map<string, string>();       // "id/ifname" -> address (model)
     const nsPaths = ['/run/netns/f0', '/run/netns/f1', '/run/netns/f2', '/run/netns/f3', '/run/netns/missing'];

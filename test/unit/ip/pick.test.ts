@@ -2,20 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   formatPrefix, freeSubnetCount, nthSubnet, parsePrefix, pickFreeSubnet, randomBelow, takenIntervals, type PickRange,
 } from '../../../lib/ip/index.js';
+import { seeded } from '../../util/rng.js';
 
 const P = (s: string) => parsePrefix(s);
-
-/** Deterministic [0,1) source (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const net16: PickRange = { network: P('10.244.0.0/16'), subnetLen: 24, min: 1n, max: 255n };
 

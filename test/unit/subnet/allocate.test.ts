@@ -5,6 +5,7 @@ import { encodeLeaseAttrs } from '../../../lib/lease/codec.js';
 import { encodeSubnetKey } from '../../../lib/lease/key.js';
 import { isTwillError } from '../../../lib/errors.js';
 import type { LeaseAttrs } from '../../../lib/subnet/types.js';
+import { seeded } from '../../util/rng.js';
 
 const attrs = (ip: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0a:00:00:00:00:01' }, backendV6Data: null });
 const conf16 = parseNetConf('{"Network":"10.244.0.0/16"}');
@@ -15,11 +16,6 @@ function entry(subnet: string, ip: string, opts: { reservation?: boolean; v6?: s
   const key = `/p/subnets/${encodeSubnetKey(subnet, opts.v6)}`;
   const meta = opts.reservation ? { expiration: null } : { expiration: 1, leaseId: '1' };
   return storedEntry(key, opts.value ?? encodeLeaseAttrs(attrs(ip)), meta)!;
-}
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => { a = (a * 1664525 + 1013904223) >>> 0; return a / 2 ** 32; };
 }
 
 describe('planAcquire', () => {
