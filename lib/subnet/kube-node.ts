@@ -44,8 +44,9 @@ export type NodeLease =
   | { kind: 'lease'; lease: Lease };
 
 type Result<T> = { ok: true; value: T } | { ok: false; reason: string };
+type BackendData = { VNI: number; VtepMAC: string };
 
-function backendData(a: Annotations, key: string): Result<{ VNI: number; VtepMAC: string }> {
+function backendData(a: Annotations, key: string): Result<BackendData> {
   const raw = a[key];
   if (raw === undefined) return { ok: false, reason: `annotation ${key} is missing` };
   let v: unknown;
@@ -68,6 +69,14 @@ function ip(a: Annotations, key: string, family: 4 | 6): Result<string> {
   return { ok: true, value: formatIp(p) };
 }
 
+/** One family's public IP and backend data, the IP checked first. */
+function published(a: Annotations, ipKey: string, dataKey: string, family: 4 | 6): Result<{ ip: string; data: BackendData }> {
+  const pip = ip(a, ipKey, family);
+  if (!pip.ok) return pip;
+  const bd = backendData(a, dataKey);
+  return bd.ok ? { ok: true, value: { ip: pip.value, data: bd.value } } : bd;
+}
+
 /** Decodes a Node into a peer lease (key = node name). */
 export function nodeLease(node: NodeLike, keys: AnnotationKeys): NodeLease {
   const a = node.metadata?.annotations ?? {};
@@ -81,21 +90,17 @@ export function nodeLease(node: NodeLike, keys: AnnotationKeys): NodeLease {
   if (cidrs.v4 === undefined && !hasV6) return { kind: 'invalid', reason: 'spec.podCIDR is empty (no pod CIDR assigned) or has no published address for its family' };
   const attrs: LeaseAttrs = { publicIP: '', publicIPv6: null, backendType, backendData: { VNI: 0, VtepMAC: '' }, backendV6Data: null };
   if (cidrs.v4 !== undefined) {
-    const pip = ip(a, keys.publicIP, 4);
-    if (!pip.ok) return { kind: 'invalid', reason: pip.reason };
-    const bd = backendData(a, keys.backendData);
-    if (!bd.ok) return { kind: 'invalid', reason: bd.reason };
-    attrs.publicIP = pip.value;
-    attrs.backendData = bd.value;
+    const v4 = published(a, keys.publicIP, keys.backendData, 4);
+    if (!v4.ok) return { kind: 'invalid', reason: v4.reason };
+    attrs.publicIP = v4.value.ip;
+    attrs.backendData = v4.value.data;
   }
   if (hasV6) {
-    const pip6 = ip(a, keys.publicIPv6, 6);
-    if (!pip6.ok) return { kind: 'invalid', reason: pip6.reason };
-    const bd6 = backendData(a, keys.backendV6Data);
-    if (!bd6.ok) return { kind: 'invalid', reason: bd6.reason };
-    attrs.publicIPv6 = pip6.value;
-    attrs.backendV6Data = bd6.value;
-    if (cidrs.v4 === undefined) attrs.backendData = bd6.value;
+    const v6 = published(a, keys.publicIPv6, keys.backendV6Data, 6);
+    if (!v6.ok) return { kind: 'invalid', reason: v6.reason };
+    attrs.publicIPv6 = v6.value.ip;
+    attrs.backendV6Data = v6.value.data;
+    if (cidrs.v4 === undefined) attrs.backendData = v6.value.data;
   }
   const lease: Lease = { subnet: cidrs.v4 ?? '', attrs, expiration: null, key: name };
   if (hasV6) lease.ipv6Subnet = cidrs.v6!;
