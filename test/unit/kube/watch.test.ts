@@ -28,6 +28,16 @@ async function started(): Promise<Collector> {
   return c;
 }
 
+/** node-b known; then the API fails and the watch drops while node-c appears and node-b goes. */
+async function outageWithChanges(): Promise<void> {
+  addPeer('node-b', 2);
+  await started();
+  env.server.failRequests(503);
+  env.server.dropAllWatches('reset');
+  addPeer('node-c', 3);
+  env.server.deleteNode('node-b');
+}
+
 describe('watchLeases', () => {
   beforeEach(async () => { env = await kubeEnv(); });
 
@@ -130,12 +140,7 @@ describe('watchLeases', () => {
   });
 
   it('restarts with backoff through an outage and catches up on what changed meanwhile', async () => {
-    addPeer('node-b', 2);
-    await started();
-    env.server.failRequests(503);
-    env.server.dropAllWatches('reset');
-    addPeer('node-c', 3);
-    env.server.deleteNode('node-b');
+    await outageWithChanges();
     await waitFor(() => env.server.count({ status: 503 }) >= 3, 'several failed reconnects');
     expect(env.logs.some((l) => l.msg.includes('node watch failed; restarting'))).toBe(true);
     env.server.failRequests(null);
@@ -163,12 +168,7 @@ describe('watchLeases', () => {
   });
 
   it('relists and emits a fresh snapshot on 410 Gone (ERROR event in the stream)', async () => {
-    addPeer('node-b', 2);
-    await started();
-    env.server.failRequests(503);
-    env.server.dropAllWatches('reset');
-    addPeer('node-c', 3);
-    env.server.deleteNode('node-b');
+    await outageWithChanges();
     env.server.compactHistory(0);
     await waitFor(() => env.server.count({ status: 503 }) >= 1, 'a failed reconnect');
     env.server.failRequests(null);
