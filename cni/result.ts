@@ -58,43 +58,45 @@ export function parsePrevResult(raw: Record<string, unknown>): Result {
   const fail = (field: string, value: unknown, rule: string): never => {
     throw new CniError(CNI_ERR.invalidConfig, `prevResult.${field}: ${safeJson(value)} is invalid: ${rule}`);
   };
-  const list = (key: string): unknown[] => {
+  /** Each element of the list raw[key] (absent or null: none) as an object, with its path. */
+  const each = <T>(key: string, read: (o: Record<string, unknown>, at: string) => T): T[] => {
     const v = raw[key];
     if (v === undefined || v === null) return [];
-    return Array.isArray(v) ? v : fail(key, v, 'must be a list');
+    if (!Array.isArray(v)) return fail(key, v, 'must be a list');
+    return v.map((x: unknown, i) => read(obj(x) ?? fail(`${key}[${i}]`, x, 'must be an object'), `${key}[${i}]`));
   };
-  const interfaces = list('interfaces').map((x, i): IfaceResult => {
-    const o = obj(x) ?? fail(`interfaces[${i}]`, x, 'must be an object');
-    if (typeof o['name'] !== 'string') fail(`interfaces[${i}].name`, o['name'], 'must be a string');
+  const cidr = (o: Record<string, unknown>, at: string, key: string, rule: string): string => {
+    const v = o[key];
+    return typeof v === 'string' && tryParseCidr(v) ? v : fail(`${at}.${key}`, v, rule);
+  };
+  const optionalIp = (o: Record<string, unknown>, at: string, key: string): string | undefined => {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    return typeof v === 'string' && tryParseIp(v) ? v : fail(`${at}.${key}`, v, 'must be an IP address');
+  };
+  const interfaces = each('interfaces', (o, at): IfaceResult => {
+    if (typeof o['name'] !== 'string') fail(`${at}.name`, o['name'], 'must be a string');
     const out: IfaceResult = { name: o['name'] as string };
     if (typeof o['mac'] === 'string') out.mac = o['mac'];
     if (typeof o['sandbox'] === 'string') out.sandbox = o['sandbox'];
     if (typeof o['mtu'] === 'number') out.mtu = o['mtu'];
     return out;
   });
-  const ips = list('ips').map((x, i): IpResult => {
-    const o = obj(x) ?? fail(`ips[${i}]`, x, 'must be an object');
-    if (typeof o['address'] !== 'string' || !tryParseCidr(o['address'])) fail(`ips[${i}].address`, o['address'], 'must be an address/prefix');
-    const out: IpResult = { address: o['address'] as string };
-    if (o['gateway'] !== undefined) {
-      if (typeof o['gateway'] !== 'string' || !tryParseIp(o['gateway'])) fail(`ips[${i}].gateway`, o['gateway'], 'must be an IP address');
-      out.gateway = o['gateway'] as string;
-    }
+  const ips = each('ips', (o, at): IpResult => {
+    const out: IpResult = { address: cidr(o, at, 'address', 'must be an address/prefix') };
+    const gateway = optionalIp(o, at, 'gateway');
+    if (gateway !== undefined) out.gateway = gateway;
     if (o['interface'] !== undefined) {
       const n = o['interface'];
-      if (!Number.isInteger(n) || (n as number) < 0 || (n as number) >= interfaces.length) fail(`ips[${i}].interface`, n, 'must index interfaces');
+      if (!Number.isInteger(n) || (n as number) < 0 || (n as number) >= interfaces.length) fail(`${at}.interface`, n, 'must index interfaces');
       out.interface = n as number;
     }
     return out;
   });
-  const routes = list('routes').map((x, i): RouteResult => {
-    const o = obj(x) ?? fail(`routes[${i}]`, x, 'must be an object');
-    if (typeof o['dst'] !== 'string' || !tryParseCidr(o['dst'])) fail(`routes[${i}].dst`, o['dst'], 'must be a prefix');
-    const out: RouteResult = { dst: o['dst'] as string };
-    if (o['gw'] !== undefined) {
-      if (typeof o['gw'] !== 'string' || !tryParseIp(o['gw'])) fail(`routes[${i}].gw`, o['gw'], 'must be an IP address');
-      out.gw = o['gw'] as string;
-    }
+  const routes = each('routes', (o, at): RouteResult => {
+    const out: RouteResult = { dst: cidr(o, at, 'dst', 'must be a prefix') };
+    const gw = optionalIp(o, at, 'gw');
+    if (gw !== undefined) out.gw = gw;
     return out;
   });
   return { interfaces, ips, routes, dns: (obj(raw['dns']) ?? {}) as DnsConf };
