@@ -97,22 +97,36 @@ describeRoot('harness: exit hooks clean up without destroy()', () => {
       child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
       child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-      const line = await new Promise<string>((resolve, reject) => {
-        const t = setInterval(() => {
-          const m = /^up (\S+) (\S*)$/m.exec(out);
-          if (m) { clearInterval(t); resolve(m[0]); }
-        }, 50);
-        void exited.then(() => { clearInterval(t); reject(new Error(`selftest exited early: ${out}`)); });
-      });
-      const [, prefix, pidList] = line.split(' ') as [string, string, string];
-      const pids = pidList.split(',').filter(Boolean).map(Number);
-      expect(pids.length).toBeGreaterThanOrEqual(2);              // etcd + echo server
-      expect(await netnsWithPrefix(prefix)).toHaveLength(4);
-      if (how === 'sigint') child.kill('SIGINT');
-      await exited;
-      expect(await netnsWithPrefix(prefix)).toEqual([]);
-      await waitFor('processes to die', async () => pids.filter(alive).length === 0, 3000, 50).catch(() => undefined);
-      expect(pids.filter(alive)).toEqual([]);
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          const t = setInterval(() => {
+            const m = /^up (\S+) (\S*)$/m.exec(out);
+            if (m) { clearInterval(t); resolve(m[0]); }
+          }, 50);
+          void exited.then(() => {
+            clearInterval(t);
+            const m = /^up (\S+) (\S*)$/m.exec(out);    // crash/exit modes may exit before the next poll
+            if (m) resolve(m[0]); else reject(new Error(`selftest exited early: ${out}`));
+          });
+        });
+        const [, prefix, pidList] = line.split(' ') as [string, string, string];
+        const pids = pidList.split(',').filter(Boolean).map(Number);
+        expect(pids.length).toBeGreaterThanOrEqual(2);              // etcd + echo server
+        expect(await netnsWithPrefix(prefix)).toHaveLength(4);
+        if (how === 'sigint') child.kill('SIGINT');
+        await exited;
+        expect(await netnsWithPrefix(prefix)).toEqual([]);
+        await waitFor('processes to die', async () => pids.filter(alive).length === 0, 3000, 50).catch(() => undefined);
+        expect(pids.filter(alive)).toEqual([]);
+      } finally {
+        // Whatever failed above, never leave the self-test running (SIGINT lets it clean up).
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGINT');
+          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+          await exited;
+          clearTimeout(t);
+        }
+      }
     });
   }
 });
