@@ -14,7 +14,7 @@ import { Backoff, retry, systemClock, type Clock } from '../lib/retry.js';
 import { errorMessage, isTwillError } from '../lib/errors.js';
 import { parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { AgentOptions } from './options.js';
-import type { AgentStatus, PeerStatus } from './state.js';
+import type { AgentStatus, PeerStatus, ReconcileStatus } from './state.js';
 import { VERSION } from './constants.js';
 import { Metrics, type RepairKind } from './metrics.js';
 import { startHttpServer, type HttpServer } from './http.js';
@@ -157,7 +157,7 @@ export class Daemon {
       device: () => ({ index: this.dev?.index, nexthops: this.dev?.nexthops ?? false }),
       prepare: () => this.ensureDevice(),
       hooks: {
-        reconciled: (s) => { this.status.lastReconcile = s; if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true); this.updatePeerMetrics(false); },
+        reconciled: (s) => this.onReconciled(s),
         repaired: (kind, n) => this.repair(kind, n),
         netlinkError: (op) => this.metrics.netlinkError(op),
         leaseLatency: (s) => this.metrics.observeEventToProgrammed(s),
@@ -182,6 +182,12 @@ export class Daemon {
       this.log.fatal({ err: errorMessage(err), task: what }, `${what} failed`);
       this.fatal?.(err);
     });
+  }
+
+  private onReconciled(s: ReconcileStatus): void {
+    this.status.lastReconcile = s;
+    if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true);
+    this.updatePeerMetrics(false);
   }
 
   private async ensureDevice(): Promise<void> {
