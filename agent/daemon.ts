@@ -173,6 +173,7 @@ export class Daemon {
     void this.guard('lease watch', this.watchLeases(signal));
     void this.guard('lease renewal', this.keeper.runRenewals(signal));
     void this.guard('resync', this.resyncLoop(signal));
+    void this.guard('rules resync', this.rulesLoop(signal));
     void this.guard('store probe', this.storeProbe(signal));
   }
 
@@ -255,14 +256,23 @@ export class Daemon {
     }
   }
 
+  /** Full kernel pass: a safety net behind the notifications, cheap to leave infrequent. */
   private async resyncLoop(signal: AbortSignal): Promise<void> {
     for (;;) {
       await this.clock.sleep(this.o.resyncInterval * 1000, signal);
       this.reconciler.invalidate('resync');
+    }
+  }
+
+  /** Rules and the subnet file have no notifications: check them often (one `nft list`). */
+  private async rulesLoop(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await this.clock.sleep(this.o.iptablesResync * 1000, signal);
       await this.writeSubnetFile().catch((err) => this.log.error({ err: errorMessage(err) }, 'subnet file write failed'));
       await this.ensureTraffic(true);
     }
   }
+
 
   /** Readiness needs the store: when etcd is down the datapath keeps working, but we say so. */
   private async storeProbe(signal: AbortSignal): Promise<void> {

@@ -38,7 +38,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'ip-masq', type: 'bool', default: false, help: 'masquerade pod traffic leaving the cluster network' },
   { name: 'healthz-ip', type: 'string', default: C.DEFAULT_HEALTHZ_IP, help: 'address for /healthz, /readyz, /metrics, /status' },
   { name: 'healthz-port', type: 'int', default: C.DEFAULT_HEALTHZ_PORT, help: 'port for the health server (0 disables)' },
-  { name: 'resync-interval', type: 'int', default: 300, help: 'seconds between full kernel and traffic-rule resyncs (kernel changes are repaired from notifications at once)' },
+  { name: 'resync-interval', type: 'int', default: 300, help: 'seconds between full kernel resyncs (kernel changes are repaired from notifications at once)' },
+  { name: 'iptables-resync', type: 'int', default: 10, help: 'seconds between checks of the traffic rules and the subnet file (restored when changed)' },
   { name: 'log-level', type: 'string', default: 'info', help: 'trace | debug | info | warn | error' },
   { name: 'cleanup', type: 'bool', default: false, help: 'remove everything twill installed on this node and exit' },
   { name: 'help', type: 'bool', default: false, help: 'show this help' },
@@ -69,6 +70,7 @@ export interface AgentOptions {
   healthzIp: string;
   healthzPort: number;
   resyncInterval: number;
+  iptablesResync: number;
   logLevel: string;
   cleanup: boolean;
   help: boolean;
@@ -136,6 +138,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   if (!LOG_LEVELS.includes(o.logLevel)) throw invalid('--log-level', o.logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
   if (o.healthzPort > 65535) throw invalid('--healthz-port', o.healthzPort, 'must be 0..65535');
   if (o.resyncInterval < 1) throw invalid('--resync-interval', o.resyncInterval, 'must be at least 1 second');
+  if (o.iptablesResync < 1) throw invalid('--iptables-resync', o.iptablesResync, 'must be at least 1 second');
   for (const r of o.ifaceRegex) {
     try { new RegExp(r); } catch (err) { throw invalid('--iface-regex', r, `not a valid regular expression (${(err as Error).message})`); }
   }

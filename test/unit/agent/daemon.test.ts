@@ -220,3 +220,12 @@ describe('Daemon kernel events', () => {
     await vi.waitFor(async () => expect((await k.listRoutes({})).some((r) => r.dst === '10.99.0.0/24')).toBe(false), { timeout: 1000, interval: 10 });
   });
 });
+
+describe('Daemon traffic rules', () => {
+  it('restores traffic rules someone removed within --iptables-resync', async () => {
+    const { traffic } = await start({ args: ['--iptables-resync', '1'] });
+    const want = traffic.specs.at(-1);
+    await traffic.remove();                       // someone flushed our table
+    await vi.waitFor(() => expect(traffic.specs.at(-1)).toEqual(want), { timeout: 2500, interval: 50 });
+  });
+});
