@@ -229,3 +229,33 @@ describe('Daemon traffic rules', () => {
     await vi.waitFor(() => expect(traffic.specs.at(-1)).toEqual(want), { timeout: 2500, interval: 50 });
   });
 });
+
+describe('lease keeping', () => {
+  it('renews the lease ahead of the margin', async () => {
+    const { LeaseKeeper } = await import('../../../agent/lease-keeper.js');
+    const sm = new MemorySubnetManager({ config: NETCONF, leaseTtlMs: 600 });
+    const seen: number[] = [];
+    const keeper = new LeaseKeeper({ sm, attrs: peerAttrs(1), clock: { now: () => Date.now(), sleep: (ms, s) => new Promise((r, j) => { const t = setTimeout(r, ms); s?.addEventListener('abort', () => { clearTimeout(t); j(new Error('aborted')); }); }) },
+      logger: silentLogger(), renewMarginMs: 400, onProblem: () => undefined, onLease: (l) => seen.push(l.expiration!) });
+    const ctl = new AbortController();
+    await keeper.acquire(undefined, ctl.signal);
+    const renewing = keeper.runRenewals(ctl.signal).catch(() => undefined);
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThanOrEqual(3), { timeout: 2000, interval: 20 });
+    expect(seen[2]!).toBeGreaterThan(seen[0]!);
+    expect(sm.leases()).toHaveLength(1);            // renewed in place, never expired
+    ctl.abort();
+    await renewing;
+  });
+
+  it('takes its own vanished lease back without touching the kernel', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
+    const { k, d } = await start({ sm });
+    const subnet = d.status.lease.subnet!;
+    const calls = k.applyCalls;
+    sm.removeLease(subnet);
+    await vi.waitFor(() => expect(sm.leases().map((l) => l.subnet)).toContain(subnet), { timeout: 2000, interval: 10 });
+    expect(d.status.lease.subnet).toBe(subnet);
+    expect(k.applyCalls).toBe(calls);
+  });
+});
