@@ -10,7 +10,7 @@ import type { Lease, LeaseEvent, SubnetManager } from '../lib/subnet/types.js';
 import type { NetConf } from '../lib/config/types.js';
 import type { NetlinkHandle } from '../lib/netlink/types.js';
 import { openHandle } from '../lib/netlink/handle.js';
-import { Backoff, retry, systemClock, type Clock } from '../lib/retry.js';
+import { Backoff, deadline, retry, systemClock, type Clock } from '../lib/retry.js';
 import { errorMessage, isTwillError } from '../lib/errors.js';
 import { parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { AgentOptions } from './options.js';
@@ -278,9 +278,9 @@ export class Daemon {
   private async storeProbe(signal: AbortSignal): Promise<void> {
     for (;;) {
       await this.clock.sleep(STORE_PROBE_MS, signal);
-      const ctl = AbortSignal.any([signal, AbortSignal.timeout(STORE_PROBE_TIMEOUT_MS)]);
+      const probe = deadline(signal, STORE_PROBE_TIMEOUT_MS);
       try {
-        await this.sm.getNetworkConfig(ctl);
+        await this.sm.getNetworkConfig(probe.signal);
         if (!this.status.conditions.store) this.log.info('lease store reachable again');
         this.cond('store', true);
         this.problem('store', undefined);
@@ -289,6 +289,8 @@ export class Daemon {
         if (this.status.conditions.store) this.log.warn({ err: errorMessage(err) }, 'lease store unreachable; datapath unchanged');
         this.cond('store', false);
         this.problem('store', `lease store unreachable: ${errorMessage(err)}`);
+      } finally {
+        probe.done();
       }
     }
   }

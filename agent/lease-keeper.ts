@@ -30,7 +30,9 @@ export class LeaseKeeper {
       clock: this.d.clock, signal, backoff: new Backoff({ initialMs: 500, maxMs: 30_000 }),
       onError: (err, attempt, delay) => {
         if (isTwillError(err, 'ABORTED')) return false;
-        const msg = isTwillError(err, 'SUBNETS_EXHAUSTED') ? `out of subnets: ${errorMessage(err)}` : `lease: ${errorMessage(err)}`;
+        const text = errorMessage(err);
+        const exhausted = isTwillError(err, 'SUBNETS_EXHAUSTED');
+        const msg = exhausted ? (text.startsWith('out of subnets') ? text : `out of subnets: ${text}`) : `lease: ${text}`;
         this.d.onProblem(msg);
         this.d.logger.error({ attempt, retryInMs: delay, code: (err as TwillError).code }, msg);
       },

@@ -68,3 +68,15 @@ export async function retry<T>(
     }
   }
 }
+
+/**
+ * A child signal that aborts with `parent` or after `ms`, and a `done()` that detaches it again.
+ * (AbortSignal.any on Node 20 leaves a listener on a long-lived parent per call.)
+ */
+export function deadline(parent: AbortSignal, ms: number): { signal: AbortSignal; done(): void } {
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(parent.reason);
+  parent.addEventListener('abort', onAbort, { once: true });
+  const t = setTimeout(() => ctl.abort(new Error(`timed out after ${ms} ms`)), ms);
+  return { signal: ctl.signal, done: () => { clearTimeout(t); parent.removeEventListener('abort', onAbort); } };
+}

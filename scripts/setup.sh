@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client iproute2 nftables iptables iperf3 containerd runc
-  busybox-static containernetworking-plugins procps ethtool)
+  busybox-static containernetworking-plugins procps ethtool iputils-ping)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

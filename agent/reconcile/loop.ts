@@ -101,12 +101,20 @@ export class Reconciler {
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    // One abort listener for the loop's lifetime (one per wait would pile up on the signal).
+    const onAbort = () => this.wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.loop(signal);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       if (!this.all && this.keys.size === 0) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await new Promise<void>((resolve) => { this.wake = resolve; });
         this.wake = undefined;
         continue;
       }
