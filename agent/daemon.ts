@@ -11,8 +11,9 @@ import type { NetConf } from '../lib/config/types.js';
 import type { NetlinkHandle } from '../lib/netlink/types.js';
 import { openHandle } from '../lib/netlink/handle.js';
 import { Backoff, deadline, retry, systemClock, type Clock } from '../lib/retry.js';
-import { errorMessage, isTwillError } from '../lib/errors.js';
-import { parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
+import { errorMessage, invalid, isTwillError } from '../lib/errors.js';
+import { makePrefix, parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
+import { parseIp } from '../lib/ip/addr.js';
 import type { AgentOptions } from './options.js';
 import type { AgentStatus, PeerStatus, ReconcileStatus } from './state.js';
 import { VERSION } from './constants.js';
@@ -132,7 +133,8 @@ export class Daemon {
     this.problem('config', undefined);
     this.cond('config', true);
     this.cond('store', true);
-    if (!this.cfg.network) throw new Error('network config: Network: IPv4 is required by this version of twill');
+    if (!this.cfg.network) throw invalid('Network', this.cfg.network ?? '', 'an IPv4 network is required: this version of twill programs an IPv4 overlay only');
+    if (this.cfg.enableIPv6) this.log.warn({ ipv6Network: this.cfg.ipv6Network }, 'EnableIPv6 is set, but this version of twill programs the IPv4 overlay only; IPv6 is ignored');
     this.network = parsePrefix(this.cfg.network);
     const b = this.cfg.backend;
     const mac = (await smh.previousVtepMac().catch(() => undefined)) ?? deriveVtepMac(this.ext.publicIP, b.vni);
@@ -197,7 +199,11 @@ export class Daemon {
     const nexthops = await this.handle.supportsNexthops();
     if (created && prev !== undefined) this.repair('device', 1);
     if (!this.dev || this.dev.index !== link.index || this.dev.mtu !== link.mtu) {
-      this.dev = { index: link.index, name: link.name, mtu: link.mtu, vni: this.devSpec.vni, nexthops };
+      this.dev = {
+        index: link.index, name: link.name, mtu: link.mtu, vni: this.devSpec.vni, nexthops,
+        // DirectRouting: peers on our underlay segment are routed directly, without VXLAN.
+        ...(this.cfg.backend.directRouting ? { direct: { ifindex: this.ext.index, prefix: makePrefix(parseIp(this.ext.ip), this.ext.prefixLen) } } : {}),
+      };
       this.peers.setDevice(this.dev);
       this.status.device = { name: link.name, mtu: link.mtu, index: link.index };
       if (created) this.log.info({ device: link.name, index: link.index, mtu: link.mtu, mac: this.devSpec.mac }, 'vxlan device created');

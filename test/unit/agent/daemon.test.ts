@@ -259,3 +259,18 @@ describe('lease keeping', () => {
     expect(k.applyCalls).toBe(calls);
   });
 });
+
+describe('DirectRouting', () => {
+  it('routes peers on the underlay segment directly, the others over VXLAN', async () => {
+    const sm = new MemorySubnetManager({ config: JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }) });
+    sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });                                  // 192.0.2.5: same /24 as our uplink
+    sm.putLease({ subnet: '10.244.6.0/24', attrs: { ...peerAttrs(6), publicIP: '198.51.100.6' } });  // elsewhere
+    const { k } = await start({ sm });
+    const nhs = await k.listNexthops();
+    expect(nhs.find((n) => n.gateway === '192.0.2.5')).toMatchObject({ ifindex: 2, onlink: false });
+    expect(nhs.find((n) => n.gateway === '10.244.6.0')).toMatchObject({ onlink: true });
+    const near = await peerState(k, '10.244.5.0/24');
+    expect(near.arp).toBeUndefined();
+    expect((await peerState(k, '10.244.6.0/24')).arp).toBeDefined();
+  });
+});
