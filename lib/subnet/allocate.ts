@@ -17,7 +17,7 @@ import type { Lease, LeaseAttrs } from './types.js';
 import { invalid, TwillError } from '../errors.js';
 import { BITS, formatIp, parseIp, tryParseIp, type Family } from '../ip/addr.js';
 import { canonicalMac } from '../ip/mac.js';
-import { decodeLease } from '../lease/codec.js';
+import { decodeLease, type DecodeResult } from '../lease/codec.js';
 import { decodeSubnetKey } from '../lease/key.js';
 import { contains, formatPrefix, overlaps, parsePrefix, subnetIndexOf, tryParsePrefix, type Prefix } from '../ip/prefix.js';
 import { freeSubnetCount, pickFreeSubnet, type PickRange } from '../ip/pick.js';
@@ -182,10 +182,15 @@ export function freeSubnets(conf: NetConf, entries: readonly StoredEntry[]): { v
 
 /** A stored key/value as a StoredEntry; undefined when the key is not a subnet key. */
 export function storedEntry(key: string, value: string, meta: { expiration: number | null; leaseId?: string }): StoredEntry | undefined {
-  const pair = decodeSubnetKey(key);
+  return entryOf(key, decodeLease(key, value, meta), meta.leaseId === undefined);
+}
+
+/** storedEntry from an entry already decoded with decodeLease (the key is parsed again only
+ *  when the value failed to decode). */
+export function entryOf(key: string, decoded: DecodeResult<Lease>, reservation: boolean): StoredEntry | undefined {
+  const pair = decoded.ok ? decoded.value : decodeSubnetKey(key);
   if (!pair) return undefined;
-  const decoded = decodeLease(key, value, meta);
-  const e: StoredEntry = { key, subnet: pair.subnet, reservation: meta.leaseId === undefined };
+  const e: StoredEntry = { key, subnet: pair.subnet, reservation };
   if (pair.ipv6Subnet) e.ipv6Subnet = pair.ipv6Subnet;
   if (decoded.ok) e.lease = decoded.value;
   return e;

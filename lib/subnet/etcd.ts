@@ -29,11 +29,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { systemClock, type Clock } from '../retry.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from '../lease/codec.js';
 import { subnetKeyPath, subnetsDir } from '../lease/key.js';
-import { canonicalAttrs, isOurs, planAcquire, storedEntry, type AcquirePlan, type StoredEntry } from './allocate.js';
-import { createEtcdClient, etcdError, keepaliveOnce, listPrefix, prefixEnd } from './etcd-client.js';
-import { watchSubnets } from './etcd-watch.js';
+import { canonicalAttrs, entryOf, isOurs, planAcquire, type AcquirePlan, type StoredEntry } from './allocate.js';
+import { createEtcdClient, etcdError, keepaliveOnce, prefixEnd } from './etcd-client.js';
+import { listLeases, watchSubnets, type Listing } from './etcd-watch.js';
 
 export const DEFAULT_ETCD_PREFIX = '/twill.io/network';
+
+/** An acquisition listing older than this is not reused by the watch (it would replay more). */
+const PRIMED_MAX_AGE_MS = 10_000;
 
 export interface EtcdSubnetManagerOptions {
   endpoints: string[];
@@ -74,6 +77,8 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly random: () => number;
   private readonly afterList: EtcdSubnetManagerOptions['afterList'];
   private readonly closing = new AbortController();
+  private primedListing: { listing: Listing; at: number } | undefined;
+  private watching = false;
 
   constructor(o: EtcdSubnetManagerOptions) {
     this.endpoints = [...o.endpoints];
@@ -141,9 +146,10 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   watchLeases(signal: AbortSignal): AsyncIterable<LeaseEvent> {
+    this.watching = true;
     return watchSubnets({
       client: this.client, dir: this.dir, clock: this.clock, log: this.log, random: this.random,
-      createTimeoutMs: 2 * this.timeoutMs, afterList: this.afterList,
+      createTimeoutMs: 2 * this.timeoutMs, afterList: this.afterList, primed: () => this.takePrimed(),
     }, AbortSignal.any([signal, this.closing.signal]));
   }
 
@@ -169,21 +175,38 @@ export class EtcdSubnetManager implements SubnetManager {
   // ---- acquisition ----
 
   private async tryAcquire(conf: NetConf, ours: LeaseAttrs, previousSubnet: string | undefined, signal: AbortSignal): Promise<Lease | undefined> {
-    const view = await this.call(`list ${this.dir}`, signal, () => listPrefix(this.client, this.dir));
+    const view = await this.call(`list ${this.dir}`, signal, () => listLeases(this.client, this.dir));
     const byKey = new Map<string, IKeyValue>();
     const entries: StoredEntry[] = [];
-    for (const kv of view.kvs) {
-      const key = kv.key.toString();
-      const e = storedEntry(key, kv.value.toString(), kv.lease === '0' ? { expiration: null } : { expiration: 0, leaseId: kv.lease });
-      if (e) { entries.push(e); byKey.set(key, kv); }
+    for (const le of view.entries) {
+      const e = entryOf(le.key, le.decoded, le.lease === '0');
+      if (e && le.kv) { entries.push(e); byKey.set(le.key, le.kv); }
     }
     const decision = planAcquire({ conf, entries, attrs: ours, random: this.random, ...(previousSubnet ? { previousSubnet } : {}) });
     for (const note of decision.notes) this.log.warn(note);
     for (const s of decision.stale) await this.deleteIfUnchanged(byKey.get(s.key)!, signal);
     const value = encodeLeaseAttrs(ours);
     const plan = decision.plan;
-    if (plan.kind === 'reuse') return this.reuse(plan.entry, byKey.get(plan.entry.key)!, ours, value, signal);
-    return this.create(plan, ours, value, view.revision, signal);
+    const lease = plan.kind === 'reuse'
+      ? await this.reuse(plan.entry, byKey.get(plan.entry.key)!, ours, value, signal)
+      : await this.create(plan, ours, value, view.revision, signal);
+    if (lease && decision.stale.length === 0) this.prime(view, plan.kind === 'create' ? lease : undefined);
+    return lease;
+  }
+
+  /** Keeps the acquisition's listing for the watch's first snapshot (see primed in WatchDeps).
+   *  A created lease is added to it, so the snapshot already holds our own key; the watch,
+   *  starting at the listing's revision + 1, then sees our put and anything else since. */
+  private prime(view: Listing, created: Lease | undefined): void {
+    if (this.watching) return;   // only a watch that has not listed yet can use it
+    const entries = created ? [...view.entries, { key: created.key, lease: created.leaseId ?? '0', decoded: { ok: true as const, value: { ...created } } }] : view.entries;
+    this.primedListing = { listing: { revision: view.revision, entries }, at: this.clock.now() };
+  }
+
+  private takePrimed(): Listing | undefined {
+    const p = this.primedListing;
+    this.primedListing = undefined;
+    return p && this.clock.now() - p.at <= PRIMED_MAX_AGE_MS ? p.listing : undefined;
   }
 
   private async create(plan: Extract<AcquirePlan, { kind: 'create' }>, ours: LeaseAttrs, value: string, revision: bigint, signal: AbortSignal): Promise<Lease | undefined> {
