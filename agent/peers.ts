@@ -108,9 +108,14 @@ export class PeerTable {
 
   upsert(lease: Lease): Set<string> {
     const dirty = new Set<string>();
+    this.upsertInto(lease, dirty);
+    return dirty;
+  }
+
+  private upsertInto(lease: Lease, dirty: Set<string>): void {
     const old = this.peers.get(lease.key);
-    const touched = new Set<string>();
-    if (old?.spec) { touched.add(textOf(old.spec)); touched.add(old.spec.vtepMAC); }
+    const touched: string[] = [];
+    if (old?.spec) touched.push(textOf(old.spec), old.spec.vtepMAC);
     this.unindex(lease.key, old);
     const rec: PeerRecord = { lease, entries: old?.entries ?? [] };
     this.peers.set(lease.key, rec);
@@ -118,16 +123,19 @@ export class PeerTable {
       const c = checkLease(lease, this.ctxValue);
       if ('spec' in c) {
         rec.spec = c.spec;
-        touched.add(textOf(c.spec));
-        touched.add(c.spec.vtepMAC);
+        touched.push(textOf(c.spec), c.spec.vtepMAC);
         this.index(lease.key, c.spec);
       } else {
         rec.invalid = c;
       }
     }
     this.reevaluate(lease.key, dirty);
-    for (const s of touched) for (const k of this.sharers(s)) if (k !== lease.key) this.reevaluate(k, dirty);
-    return dirty;
+    // Only peers that still share a subnet or MAC with someone need a second look.
+    for (const s of touched) {
+      const h = this.bySubnet.get(s) ?? this.byMac.get(s);
+      if (h === undefined || h === lease.key) continue;
+      for (const k of holders(h)) if (k !== lease.key) this.reevaluate(k, dirty);
+    }
   }
 
   remove(key: string): Set<string> {
@@ -149,7 +157,7 @@ export class PeerTable {
     for (const l of leases) {
       const prev = this.peers.get(l.key);
       if (prev?.lease && sameLease(prev.lease, l)) { prev.lease = l; continue; }
-      for (const k of this.upsert(l)) dirty.add(k);
+      this.upsertInto(l, dirty);
     }
     return dirty;
   }

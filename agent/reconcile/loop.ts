@@ -10,7 +10,7 @@ import { Backoff, type Clock } from '../../lib/retry.js';
 import { errorMessage } from '../../lib/errors.js';
 import { diffState, type Plan } from './diff.js';
 import { observeOwned, ownedEntry } from './observe.js';
-import { ObservedState, sameEntry, type EntryKind, type KernelState } from './state.js';
+import { ObservedState, sameEntry, type Entry, type EntryKind, type KernelState } from './state.js';
 import type { ReconcileStatus } from '../state.js';
 
 export interface ReconcileHooks {
@@ -70,6 +70,12 @@ export class Reconciler {
     // The kernel drops routes through a deleted nexthop without telling anyone: do it ourselves.
     if (ev.type === 'del' && e.kind === 'nexthop') this.dropRoutesVia((e.object as { id: number }).id);
     const want = this.d.desired().get(e.key);
+    if (ev.type === 'new' && want && sameEntry(want, e)) {
+      // Usually the echo of our own write (FDB notifications carry no sender, so no filter
+      // drops them): apply() already recorded it, nothing to update or repair.
+      const have = this.observed.get(e.key);
+      if (have && sameEntry(have, e)) return;
+    }
     if (ev.type === 'del') {
       if (!this.observed.has(e.key) && !want) return;
       this.observed.delete(e.key);
@@ -165,16 +171,30 @@ export class Reconciler {
 
   private async apply(plan: Plan, resync: boolean, kernelKeys: Set<string>): Promise<number> {
     if (plan.steps.length === 0) return 0;
+    // Writes are recorded before they are sent, so their echoes (which arrive while the batch
+    // is in flight) find them and return early; a refused write restores what was there.
+    const observed = this.observed!;
+    const before = new Map<number, Entry>();
+    plan.steps.forEach((step, i) => {
+      if (step.change.verb === 'delete') return;
+      const prev = observed.get(step.entry.key);
+      if (prev) before.set(i, prev);
+      observed.set(step.entry.key, step.entry);
+    });
     const results = await this.d.handle.apply(plan.steps.map((s) => s.change));
     const failed: string[] = [];
     const repairs = new Map<EntryKind, number>();
     results.forEach((r, i) => {
       const step = plan.steps[i]!;
       if (r.ok) {
-        if (step.change.verb === 'delete') this.observed!.delete(step.entry.key);
-        else this.observed!.set(step.entry.key, step.entry);
+        if (step.change.verb === 'delete') observed.delete(step.entry.key);
+        else if (observed.get(step.entry.key) !== step.entry) observed.set(step.entry.key, step.entry);
         if (resync || kernelKeys.has(step.entry.key)) repairs.set(step.entry.kind, (repairs.get(step.entry.kind) ?? 0) + 1);
       } else {
+        if (step.change.verb !== 'delete' && observed.get(step.entry.key) === step.entry) {
+          const prev = before.get(i);
+          if (prev) observed.set(step.entry.key, prev); else observed.delete(step.entry.key);
+        }
         failed.push(step.entry.key);
         this.d.hooks?.netlinkError?.(`${step.change.verb}-${step.entry.kind}`);
         this.d.logger.warn({ key: step.entry.key, verb: step.change.verb, errno: r.code, err: r.message }, 'kernel refused a change; will retry');
