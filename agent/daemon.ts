@@ -29,6 +29,7 @@ import { Reconciler } from './reconcile/loop.js';
 import { deriveVtepMac, deviceName, ensureDevice, VXLAN_OVERHEAD_V4, type DeviceSpec } from './backend/vxlan/device.js';
 import type { DeviceInfo } from './backend/vxlan/desired.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
+import { HeapCompactor } from './heap.js';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -41,10 +42,15 @@ export interface DaemonDeps {
 }
 
 const STORE_PROBE_MS = 5_000;
+/** Triggers of a full pass (a kernel dump and a diff of every entry). */
+const FULL_PASS = /start|resync|overflow|device|retry/;
+const COMPACT_DELAY_MS = 1_000;
+const HEAP_CHECK_MS = 5_000;
 const STORE_PROBE_TIMEOUT_MS = 3_000;
 
 export class Daemon {
   readonly metrics = new Metrics();
+  private readonly heap = new HeapCompactor();
   readonly status: AgentStatus;
   private readonly o: AgentOptions;
   private readonly log: Logger;
@@ -168,15 +174,18 @@ export class Daemon {
     });
     await this.ensureDevice();
     this.peers.setLocal(lease.key, parsePrefix(lease.subnet));
-    await this.writeSubnetFile();
-    await this.ensureTraffic();
+    // The peers load and program while the subnet file and traffic rules are written (nft is a
+    // child process): readiness waits for all of them, start-up for the slowest alone.
     void this.guard('reconciler', this.reconciler.run(signal));
     void this.guard('kernel watch', this.watchKernel(signal));
     void this.guard('lease watch', this.watchLeases(signal));
+    await this.writeSubnetFile();
+    await this.ensureTraffic();
     void this.guard('lease renewal', this.keeper.runRenewals(signal));
     void this.guard('resync', this.resyncLoop(signal));
     void this.guard('rules resync', this.rulesLoop(signal));
     void this.guard('store probe', this.storeProbe(signal));
+    void this.guard('heap check', this.heapLoop(signal));
   }
 
   private guard(what: string, p: Promise<unknown>): Promise<void> {
@@ -191,6 +200,24 @@ export class Daemon {
     this.status.lastReconcile = s;
     if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true);
     this.updatePeerMetrics(false);
+    if (FULL_PASS.test(s.trigger)) this.compactSoon();
+  }
+
+  private compactPending = false;
+  /** One full GC a moment after a full pass (agent/heap.ts says why), off the ready path. */
+  private compactSoon(): void {
+    if (this.compactPending) return;
+    this.compactPending = true;
+    void this.clock.sleep(COMPACT_DELAY_MS, this.inner.signal).then(() => this.heap.compact(), () => undefined)
+      .finally(() => { this.compactPending = false; });
+  }
+
+  /** Garbage left by lease events and scrapes, returned once it adds up (agent/heap.ts). */
+  private async heapLoop(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      await this.clock.sleep(HEAP_CHECK_MS, signal);
+      this.heap.check();
+    }
   }
 
   private async ensureDevice(): Promise<void> {
