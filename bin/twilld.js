@@ -1,14 +1,16 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point for `npx twilld` (and the image's ENTRYPOINT): runs the compiled agent (npm run
 // build first).
 //
 // Memory: V8's young generation grows to two 16 MiB semi-spaces under the start-up burst and
 // keeps them; --max-semi-space-size caps that, but only as a launch flag (v8.setFlagsFromString
 // at run time does not resize it). At 20k peers, --max-semi-space-size=4 measured RSS
-// 173 → 145 MiB at the same start→ready time (1 and 2 cost more scavenges for less gain). So
+// 173–182 → 145 MiB at the same start→ready time (2: 132–160 MiB but 3–5 % idle CPU). So
 // when the flag is missing, this file replaces itself once with `node <flag> <same args>`
 // through execve(2) (koffi, already a dependency): same pid, so tini, signals and kubelet see
-// one process; it costs one more node boot (≈40 ms). Set TWILLD_NODE_FLAGS=keep to skip it.
+// one process; it costs one more node boot (≈85 ms with koffi). The shebang passes the flag
+// itself (env -S, coreutils ≥ 8.30), so `twilld` / `npx twilld` and the image's ENTRYPOINT
+// never pay that; only `node bin/twilld.js` does. TWILLD_NODE_FLAGS=keep skips the re-exec.
 import { createRequire } from 'node:module';
 
 const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
