@@ -29,6 +29,8 @@ const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
 /** Extra node flags for the agent only, e.g. TWILL_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20 refuses --cpu-prof in NODE_OPTIONS). */
 const AGENT_NODE_ARGS = (process.env.TWILL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** The node flags bin/twilld.js's shebang passes (`#!/usr/bin/env -S node <flags>`). */
+const SHEBANG_FLAGS = readFileSync(TWILLD, 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
 
 
 async function outer(): Promise<void> {
@@ -111,7 +113,8 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     }
     const port = 18471;
     const t0 = performance.now();
-    const agent = spawn(process.execPath, [...AGENT_NODE_ARGS, TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
+    // The agent runs as deployed: node with the flags of bin/twilld.js's shebang.
+    const agent = spawn(process.execPath, [...SHEBANG_FLAGS, ...AGENT_NODE_ARGS, TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
       '--healthz-ip', '127.0.0.1', '--healthz-port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let log = '';
     agent.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
