@@ -27,6 +27,8 @@ const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`
 const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
 const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
+/** Quiet time before the idle sample, so the GC tail of the preceding event burst is not counted as idle. */
+const SETTLE_S = Number(flag('settle-seconds', '10'));
 /** Extra node flags for the agent only, e.g. TWILL_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20 refuses --cpu-prof in NODE_OPTIONS). */
 const AGENT_NODE_ARGS = (process.env.TWILL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** The node flags bin/twilld.js's shebang passes (`#!/usr/bin/env -S node <flags>`). */
@@ -80,7 +82,7 @@ async function inside(): Promise<void> {
   }
   if (extra.resources) {
     const r = extra.resources;
-    console.log(`\nResources with ${Math.max(...PEERS)} peers, idle for ${IDLE_S} s`);
+    console.log(`\nResources with ${Math.max(...PEERS)} peers, idle for ${IDLE_S} s (sampled after ${Math.max(3, SETTLE_S)} s of quiet following the event test)`);
     console.log(table(['measure', 'twilld', 'anchor: idle bare node', 'ratio', 'goal'], [
       ['RSS', `${r.rssMiB.toFixed(1)} MiB`, `${r.anchorRssMiB.toFixed(1)} MiB`, (r.rssMiB / r.anchorRssMiB).toFixed(2), '≤ 96 MiB'],
       ['idle CPU', `${r.cpuPct.toFixed(2)} %`, `${r.anchorCpuPct.toFixed(2)} %`, r.anchorCpuPct > 0 ? (r.cpuPct / r.anchorCpuPct).toFixed(1) : '–', '≤ 0.5 %'],
@@ -232,7 +234,7 @@ const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc
 
 async function resources(pid: number): Promise<Resources> {
   const anchor = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 3000));
+  await new Promise((r) => setTimeout(r, Math.max(3, SETTLE_S) * 1000));
   const a0 = cpuTicks(pid), b0 = cpuTicks(anchor.pid!);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));

@@ -20,10 +20,10 @@ async function iperf(c: Cluster, serverNs: string, clientNs: string, ip: string)
   try {
     for (let i = 0; i < 50; i++) {
       const r = await c.exec(clientNs, 'iperf3', ['-c', ip, '-t', String(SECONDS), '-J'], { allowFail: true });
-      if (r.code === 0) {
-        const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-        return j.end.sum_received.bits_per_second / 1e9;
-      }
+      // iperf3 -J can exit 0 with {"error": …} (e.g. the server was not listening yet): retry.
+      const j = r.code === 0 ? JSON.parse(r.stdout) as { error?: string; end?: { sum_received?: { bits_per_second: number } } } : undefined;
+      const bps = j?.end?.sum_received?.bits_per_second;
+      if (bps !== undefined && !j?.error) return bps / 1e9;
       await new Promise((res) => setTimeout(res, 100));   // server not listening yet
     }
     throw new Error(`iperf3 ${clientNs} → ${ip} never connected`);
