@@ -58,13 +58,13 @@ describeRoot('harness: underlay, etcd, probes (no agent)', () => {
     await c.startEtcd();
     const leases = await c.store.leases();
     expect(leases).toEqual([]);
-    await c.store.putLease({ subnet: '10.244.77.0/24', publicIP: '10.213.0.77', vtepMAC: '02:00:00:00:00:77', ttlSec: null });
+    await c.store.putLease({ subnet: '10.244.177.0/24', publicIP: '10.213.0.77', vtepMAC: '02:00:00:00:00:77', ttlSec: null });
     await c.stopEtcd();
     await c.startEtcd();
     expect((await c.store.leases()).map((l) => [l.subnet, l.publicIP, l.vtepMAC, l.expiring])).toEqual([
-      ['10.244.77.0/24', '10.213.0.77', '02:00:00:00:00:77', false],
+      ['10.244.177.0/24', '10.213.0.77', '02:00:00:00:00:77', false],
     ]);
-    await c.store.deleteLease('10.244.77.0/24');
+    await c.store.deleteLease('10.244.177.0/24');
   });
 
   it('destroy() removes every netns and process it created', async () => {

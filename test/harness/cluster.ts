@@ -25,7 +25,11 @@ import { KubeStore } from './store-kube.js';
 import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
 import { createSwitch, deleteNetns, EXTERNAL_IP, MAX_NODES, nodeUnderlayIP, plugHost, SWITCH_IP } from './underlay.js';
 
-export const DEFAULT_NET_CONF = { Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } };
+/**
+ * Nodes lease random subnets from 10.244.1.0–10.244.127.0 only (SubnetMax), so the synthetic
+ * peer leases tests write (10.244.128.0 and up) can never land on a real node's key.
+ */
+export const DEFAULT_NET_CONF = { Network: '10.244.0.0/16', SubnetMax: '10.244.127.0', Backend: { Type: 'vxlan', VNI: 1 } };
 export const DEFAULT_ETCD_PREFIX = '/twill.io/network';
 
 export interface ClusterOptions {
