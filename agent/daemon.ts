@@ -44,7 +44,7 @@ export interface DaemonDeps {
 const STORE_PROBE_MS = 5_000;
 /** Triggers of a full pass (a kernel dump and a diff of every entry). */
 const FULL_PASS = /start|resync|overflow|device|retry/;
-const COMPACT_DELAY_MS = 1_000;
+const QUIET_MS = 5_000;
 const HEAP_CHECK_MS = 5_000;
 const STORE_PROBE_TIMEOUT_MS = 3_000;
 
@@ -200,23 +200,23 @@ export class Daemon {
     this.status.lastReconcile = s;
     if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true);
     this.updatePeerMetrics(false);
-    if (FULL_PASS.test(s.trigger)) this.compactSoon();
+    if (FULL_PASS.test(s.trigger)) this.compactWanted = true;
   }
 
-  private compactPending = false;
-  /** One full GC a moment after a full pass (agent/heap.ts says why), off the ready path. */
-  private compactSoon(): void {
-    if (this.compactPending) return;
-    this.compactPending = true;
-    void this.clock.sleep(COMPACT_DELAY_MS, this.inner.signal).then(() => this.heap.compact(), () => undefined)
-      .finally(() => { this.compactPending = false; });
-  }
+  /** A full pass left garbage: compact at the next quiet check (agent/heap.ts says why). */
+  private compactWanted = false;
 
-  /** Garbage left by lease events and scrapes, returned once it adds up (agent/heap.ts). */
+  /**
+   * Returns garbage once the agent is quiet. A full GC at 20k peers stops the loop for ≈100 ms,
+   * so it never runs while lease events are being programmed (measured: a compaction in the
+   * middle of 200 events pushed the event-latency p99 from ≈16 ms to 100 ms).
+   */
   private async heapLoop(signal: AbortSignal): Promise<void> {
     for (;;) {
       await this.clock.sleep(HEAP_CHECK_MS, signal);
-      this.heap.check();
+      const quiet = this.clock.now() - (this.status.lastReconcile?.at ?? 0) >= QUIET_MS;
+      if (!quiet) continue;
+      if (this.compactWanted) { this.compactWanted = false; this.heap.compact(); } else this.heap.check();
     }
   }
 

@@ -27,8 +27,8 @@ const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`
 const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
 const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
-/** Quiet time before the idle sample, so the GC tail of the preceding event burst is not counted as idle. */
-const SETTLE_S = Number(flag('settle-seconds', '10'));
+/** Quiet time before the idle sample: the agent compacts its heap 5–10 s after the last event (agent/heap.ts); that one-off clean-up belongs to the burst, not to idling. */
+const SETTLE_S = Number(flag('settle-seconds', '20'));
 /** Extra node flags for the agent only, e.g. TWILL_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20 refuses --cpu-prof in NODE_OPTIONS). */
 const AGENT_NODE_ARGS = (process.env.TWILL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** The node flags bin/twilld.js's shebang passes (`#!/usr/bin/env -S node <flags>`). */
