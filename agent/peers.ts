@@ -9,6 +9,7 @@ import { unicastHostProblem } from '../lib/ip/host.js';
 import { canonicalMac, macProblem } from '../lib/ip/mac.js';
 import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { Lease } from '../lib/subnet/types.js';
+import { sameLeaseData } from '../lib/lease/diff.js';
 import { localEntries, peerEntries, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
 import type { Entry, KernelState } from './reconcile/state.js';
 
@@ -156,7 +157,7 @@ export class PeerTable {
     for (const key of [...this.peers.keys()]) if (!keep.has(key)) for (const k of this.remove(key)) dirty.add(k);
     for (const l of leases) {
       const prev = this.peers.get(l.key);
-      if (prev?.lease && sameLease(prev.lease, l)) { prev.lease = l; continue; }
+      if (prev?.lease && sameLeaseData(prev.lease, l)) { prev.lease = l; continue; }
       this.upsertInto(l, dirty);
     }
     return dirty;
@@ -282,10 +283,4 @@ function holderDelete(m: Holders, k: string, key: string): void {
 
 function holders(h: string | Set<string> | undefined): string[] {
   return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
-}
-
-/** Same as far as the datapath is concerned (expiration may differ). */
-export function sameLease(a: Lease, b: Lease): boolean {
-  return a.subnet === b.subnet && a.attrs.publicIP === b.attrs.publicIP && a.attrs.backendType === b.attrs.backendType
-    && JSON.stringify(a.attrs.backendData) === JSON.stringify(b.attrs.backendData);
 }
