@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nexthopId } from '../../agent/backend/vxlan/desired.js';
+import { parsePrefix } from '../../lib/ip/prefix.js';
 
 export interface BaselinePeer {
   subnet: string;   // "10.1.2.0/24"
@@ -23,10 +25,9 @@ export interface BaselineOptions {
   protocol?: number;
 }
 
-/** The nexthop id twill derives from a subnet: its IPv4 network address as a u32. */
+/** The nexthop id twill derives from a subnet (the agent's own function, so both sides match). */
 export function nexthopIdOf(subnet: string): number {
-  const [a, b, c, d] = subnet.split('/')[0]!.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  return nexthopId(parsePrefix(subnet, { family: 4 }));
 }
 
 /** The two batch files: FDB lines for `bridge -batch`, ARP/nexthop/route lines for `ip -batch`. */
