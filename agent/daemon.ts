@@ -24,7 +24,7 @@ import type { TrafficRules, TrafficSpec } from './traffic/types.js';
 import { selectInterface, type ExternalInterface } from './iface.js';
 import { createSubnetManager, type SubnetManagerHandle } from './subnet-manager.js';
 import { LeaseKeeper } from './lease-keeper.js';
-import { PeerTable } from './peers.js';
+import { PeerTable, type PeerView } from './peers.js';
 import { Reconciler } from './reconcile/loop.js';
 import { deriveVtepMac, deviceName, ensureDevice, VXLAN_OVERHEAD_V4, type DeviceSpec } from './backend/vxlan/device.js';
 import type { DeviceInfo } from './backend/vxlan/desired.js';
@@ -375,7 +375,7 @@ export class Daemon {
     this.lastPeerMetrics = now;
     let programmed = 0;
     const views = this.peers.views();
-    for (const v of views) if (v.valid && this.reconciler.isProgrammed(v.entries.map((e) => e.key))) programmed++;
+    for (const v of views) if (this.peerState(v) === 'programmed') programmed++;
     const c = this.peers.counts();
     this.metrics.setPeers({ valid: c.valid, invalid: c.invalid, programmed });
   }
@@ -404,13 +404,18 @@ export class Daemon {
     this.metrics.setReady(this.status.ready);
   }
 
+  private peerState(v: PeerView): PeerStatus['state'] {
+    if (!v.valid) return 'invalid';
+    return this.reconciler?.isProgrammed(v.entries.map((e) => e.key)) ? 'programmed' : 'pending';
+  }
+
   /** The status document /status serves (peers computed on demand). */
   snapshot(): AgentStatus {
     const peers: PeerStatus[] = [];
     if (this.peers) {
       for (const v of this.peers.views()) {
         const data = v.lease?.attrs.backendData as { VtepMAC?: string } | undefined;
-        const state = !v.valid ? 'invalid' : this.reconciler?.isProgrammed(v.entries.map((e) => e.key)) ? 'programmed' : 'pending';
+        const state = this.peerState(v);
         peers.push({
           key: v.key, subnet: v.lease?.subnet ?? '', publicIP: v.lease?.attrs.publicIP ?? '', vtepMAC: data?.VtepMAC ?? '', state,
           ...(v.invalid ? { reason: v.invalid.message } : {}),
