@@ -24,12 +24,19 @@ function convertArg(conv, v, after) {
   }
 }
 
+const toNumber = (r) => (typeof r === 'bigint' ? Number(r) : r);
+
 /**
  * A subset of koffi's surface: load(path).func(prototype) and errno(). Symbols are compiled on
  * first call, all those declared so far in ONE dlopen (bun:ffi JIT-compiles a trampoline per
  * dlopen call; one batch costs ≈0.3 ms, one call per symbol ≈1 ms in total).
+ *
+ * `signatures` (prototype string -> parsePrototype() result) is computed by the build
+ * (scripts/build-cni.sh) for every prototype lib/netlink/ffi.ts declares: parsing the 16
+ * prototypes with regular expressions at run time cost ≈0.4 ms per invocation (fresh regexps,
+ * interpreted code). A prototype missing from it is parsed here, so a stale table is only slower.
  */
-export function bunKoffi() {
+export function bunKoffi(signatures = {}) {
   let errnoLoc;
   return {
     load(path) {
@@ -45,17 +52,20 @@ export function bunKoffi() {
       };
       return {
         func(proto) {
-          const p = parsePrototype(proto);   // types are checked now; the symbol binds on first call
+          // Types are checked now; the symbol binds on first call.
+          const p = Object.hasOwn(signatures, proto) ? signatures[proto] : parsePrototype(proto);
           pending.set(p.name, p);
+          const scalarOnly = p.args.every((a) => a.conv === 'scalar');
           return (...values) => {
             if (!compiled[p.name]) compile();
             const fn = compiled[p.name];
+            if (scalarOnly) return toNumber(fn(...values));
             const after = [];
             const conv = p.args.map((a, i) => convertArg(a.conv, values[i], after));
             const buffers = conv.map((c) => (ArrayBuffer.isView(c) ? (c.byteLength === 0 ? null : ptr(c)) : c));
             const r = fn(...buffers);
             for (const f of after) f();
-            return typeof r === 'bigint' ? Number(r) : r;
+            return toNumber(r);
           };
         },
       };
