@@ -17,7 +17,7 @@ import { parseIp } from '../lib/ip/addr.js';
 import type { AgentOptions } from './options.js';
 import type { AgentStatus, PeerStatus, ReconcileStatus } from './state.js';
 import { VERSION } from './constants.js';
-import { Metrics, type RepairKind } from './metrics.js';
+import { Metrics, type PeerGaugeState, type RepairKind } from './metrics.js';
 import { startHttpServer, type HttpServer } from './http.js';
 import { createTrafficRules } from './traffic/index.js';
 import type { TrafficRules, TrafficSpec } from './traffic/types.js';
@@ -86,6 +86,7 @@ export class Daemon {
       ready: false, notReadyReasons: [], conditions: { config: false, lease: false, subnetFile: false, firstReconcile: false, trafficRules: false, store: false },
       lease: { state: 'pending' }, peers: [], repairs: {},
     };
+    this.metrics.setPeerSource(() => this.peerCounts());
   }
 
   /** Runs until the signal aborts (resolves) or something fatal happens (rejects). */
@@ -199,7 +200,6 @@ export class Daemon {
   private onReconciled(s: ReconcileStatus): void {
     this.status.lastReconcile = s;
     if (s.ok && !this.status.conditions.firstReconcile && s.trigger.includes('start')) this.cond('firstReconcile', true);
-    this.updatePeerMetrics(false);
     if (FULL_PASS.test(s.trigger)) this.compactWanted = true;
   }
 
@@ -368,16 +368,13 @@ export class Daemon {
     this.log.warn({ kind, n }, 'repaired kernel state changed by someone else');
   }
 
-  private lastPeerMetrics = 0;
-  private updatePeerMetrics(force: boolean): void {
-    const now = Date.now();
-    if (!force && now - this.lastPeerMetrics < 1000) return;
-    this.lastPeerMetrics = now;
+  /** Peer counts for the twill_peers gauge, computed when /metrics is scraped. */
+  private peerCounts(): Record<PeerGaugeState, number> {
+    if (!this.peers) return { valid: 0, invalid: 0, programmed: 0 };
     let programmed = 0;
-    const views = this.peers.views();
-    for (const v of views) if (this.peerState(v) === 'programmed') programmed++;
+    for (const v of this.peers.views()) if (this.peerState(v) === 'programmed') programmed++;
     const c = this.peers.counts();
-    this.metrics.setPeers({ valid: c.valid, invalid: c.invalid, programmed });
+    return { valid: c.valid, invalid: c.invalid, programmed };
   }
 
   private cond(name: keyof AgentStatus['conditions'], v: boolean): void {

@@ -60,4 +60,20 @@ describe('Metrics', () => {
     expect(text).toContain('twill_lease_expiry_timestamp_seconds 0');
     expect(text).toContain('twill_peers{state="valid"} 0');
   });
+
+  it('reads the peer gauge from its source at scrape time, every scrape', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    let calls = 0;
+    let counts = { valid: 3, invalid: 1, programmed: 2 };
+    m.setPeerSource(() => { calls++; return counts; });
+    expect(calls).toBe(0);
+    let text = await m.text();
+    expect(text).toContain('twill_peers{state="valid"} 3');
+    expect(text).toContain('twill_peers{state="invalid"} 1');
+    expect(text).toContain('twill_peers{state="programmed"} 2');
+    counts = { valid: 4, invalid: 0, programmed: 4 };
+    text = await m.text();
+    expect(text).toContain('twill_peers{state="programmed"} 4');
+    expect(calls).toBe(2);
+  });
 });
