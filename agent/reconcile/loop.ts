@@ -146,7 +146,7 @@ export class Reconciler {
       if (full) {
         await this.d.prepare?.();
         const dev = this.d.device();
-        this.observed = new ObservedState(await observeOwned(this.d.handle, dev.index, dev.nexthops));
+        this.observed = new ObservedState(await observeOwned(this.d.handle, dev.index, dev.nexthops, this.d.desired()));
       }
       plan = diffState(this.d.desired(), this.observed!, scope);
       errors = await this.apply(plan, full && /resync|overflow/.test(trigger), kernelKeys);

@@ -1,15 +1,21 @@
 // Observed state: only what twill owns — everything on the twill device (its addresses, ARP and
 // FDB entries) plus nexthops and main-table routes tagged with twill's protocol number. The
 // reconciler may delete only this, and must delete whatever of it is no longer wanted.
+//
+// An observed entry equal to the desired one is stored as the desired Entry itself: a full dump
+// at 20k peers parses 80k kernel objects, and keeping them would hold a second copy of every
+// entry (≈20 MB) until the next dump; sharing keeps only the map slot.
 import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../../lib/netlink/types.js';
 import { MAIN_TABLE } from '../backend/vxlan/desired.js';
-import { entryKey, type Entry, type EntryKind, type KernelState } from './state.js';
+import { entryKey, sameEntry, type Entry, type EntryKind, type KernelState } from './state.js';
 
-export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean): Promise<KernelState> {
+export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: KernelState): Promise<KernelState> {
   const state: KernelState = new Map();
   const put = (kind: EntryKind, object: NlObject) => {
     const key = entryKey(kind, object);
-    state.set(key, { kind, key, object });
+    const seen: Entry = { kind, key, object };
+    const want = desired?.get(key);
+    if (want && sameEntry(want, seen)) state.set(want.key, want); else state.set(key, seen);
   };
   const [routes, nhs, addrs, arps, fdbs] = await Promise.all([
     h.listRoutes({ family: 4, table: MAIN_TABLE }),

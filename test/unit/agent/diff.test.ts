@@ -70,4 +70,18 @@ describe('ObservedState', () => {
     expect(o.routesVia(id)).toEqual([]);
     expect(o.routesVia(99)).toEqual([r1!.key]);
   });
+
+  it('keeps every route that shares a nexthop (someone else routes through ours)', async () => {
+    const { ObservedState } = await import('../../../agent/reconcile/state.js');
+    const o = new ObservedState(state(peerEntries(peer(1), dev)));
+    const [, , nh1, r1] = peerEntries(peer(1), dev);
+    const id = (nh1!.object as { id: number }).id;
+    const extra = { kind: 'route' as const, key: 'route|254|10.9.0.0/16', object: { ...r1!.object, dst: '10.9.0.0/16' } as NonNullable<typeof r1>['object'] };
+    o.set(extra.key, extra);
+    expect(o.routesVia(id).sort()).toEqual([extra.key, r1!.key].sort());
+    o.delete(r1!.key);
+    expect(o.routesVia(id)).toEqual([extra.key]);
+    o.delete(extra.key);
+    expect(o.routesVia(id)).toEqual([]);
+  });
 });
