@@ -1,10 +1,11 @@
 // The real PluginDeps: netlink handles from lib/netlink (one socket each, bound to the host or
 // the pod netns), netns fds for veth peer placement, sysctls, and libc flock for the store lock.
-// Loaded by main.ts only for commands that touch the kernel.
-import { readFileSync } from 'node:fs';
+// Loaded by main.ts only for commands that touch the kernel. Nothing here imports node:fs
+// (see sys/fs.ts): netns fds and sysctls go through libc and sys/sysctl.ts.
 import { openHandle } from '../lib/netlink/handle.js';
-import { closeFd, openNetnsFd, writeSysctl } from '../lib/netlink/netns.js';
+import { openNetns } from '../lib/netlink/socket.js';
 import { getLibc } from '../lib/netlink/ffi.js';
+import { readSysctl, writeSysctl } from './sys/sysctl.js';
 import type { PluginDeps } from './deps.js';
 import type { FlockFn } from './ipam/lock.js';
 
@@ -12,15 +13,9 @@ export function kernelDeps(env: Readonly<Record<string, string | undefined>>): P
   return {
     hostHandle: async () => openHandle(),
     podHandle: async (path) => openHandle({ netnsPath: path }),
-    openNetnsFd,
-    closeFd,
-    readSysctl: (path) => {
-      try {
-        return readFileSync(path, 'utf8');
-      } catch {
-        return '';
-      }
-    },
+    openNetnsFd: openNetns,
+    closeFd: (fd) => { if (fd >= 0) getLibc().close(fd); },
+    readSysctl,
     writeSysctl,
     flock: libcFlock(),
     lockBlocking: true,

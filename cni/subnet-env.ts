@@ -1,7 +1,7 @@
 // Reads the node's subnet from the agent's subnet file (flannel's variable names, so tooling
 // written for flannel keeps working). Strict on purpose: a half-written or hand-edited file
 // must fail the pod with a message naming the variable, never hand out a wrong address.
-import { readFileSync } from 'node:fs';
+import { pluginFs } from './sys/fs.js';
 import { CniError, CNI_ERR } from './skel/errors.js';
 import type { Family } from '../lib/ip/addr.js';
 import { cidrNetwork, tryParseCidr, type IpCidr } from '../lib/ip/cidr.js';
@@ -26,7 +26,7 @@ const KEYS = new Set(['FLANNEL_NETWORK', 'FLANNEL_SUBNET', 'FLANNEL_MTU', 'FLANN
 export function readSubnetFile(path: string): NodeSubnets {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = pluginFs().readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {

@@ -2,7 +2,7 @@
 // start (process.uptime), CPU time and minor page faults so far (a short-lived process pays
 // most of its system time in page faults), to see where an ADD or DEL spends its time on a real node. Off by
 // default; marks cost a branch each.
-import { writeSync } from 'node:fs';
+import { pluginFs } from './sys/fs.js';
 
 const on = process.env['TWILL_CNI_TRACE'] === '1';
 const marks: string[] = [];
@@ -14,5 +14,5 @@ export function mark(step: string): void {
 }
 
 export function flushTrace(): void {
-  if (on && marks.length) writeSync(2, `twill trace (ms since start, wall/cpu ms/minor faults): ${marks.join(' ')}\n`);
+  if (on && marks.length) pluginFs().write(2, `twill trace (ms since start, wall/cpu ms/minor faults): ${marks.join(' ')}\n`);
 }

@@ -34,22 +34,26 @@ mkdir -p "$(dirname "$out")"
 #    /tmp/.bun-<hash>.node that another local user could plant before twill first runs as root.
 ffi=${TWILL_CNI_FFI:-bun}
 if [[ $ffi == bun ]]; then
-# The bun:ffi signatures of every libc prototype ffi.ts declares, parsed now rather than on
-# every run of the plugin (≈0.4 ms per invocation).
+# The bun:ffi signatures of every libc prototype ffi.ts and libc-fs.mjs declare, parsed now
+# rather than on every run of the plugin (≈0.4 ms per invocation).
 node --input-type=module -e "
   import { readFileSync } from 'node:fs';
   import { parsePrototype } from '$root/cni/bun/prototype.mjs';
-  const src = readFileSync('$root/lib/netlink/ffi.ts', 'utf8');
+  const src = ['lib/netlink/ffi.ts', 'cni/bun/libc-fs.mjs'].map((f) => readFileSync('$root/' + f, 'utf8')).join('\\n');
   const sigs = {};
   for (const m of src.matchAll(/\\.func\\('([^']+)'\\)/g)) sigs[m[1]] = parsePrototype(m[1]);
   if (Object.keys(sigs).length < 5) throw new Error('build-cni: no libc prototypes found in lib/netlink/ffi.ts');
   process.stdout.write(JSON.stringify(sigs));
 " >"$work/signatures.json"
 cat >"$work/entry.mjs" <<JS
-import { useKoffi } from '$root/lib/netlink/ffi.ts';
+import { getLibc, useKoffi } from '$root/lib/netlink/ffi.ts';
+import { usePluginFs } from '$root/cni/sys/fs.ts';
 import { bunKoffi } from '$root/cni/bun/ffi-adapter.mjs';
+import { libcFs } from '$root/cni/bun/libc-fs.mjs';
 import signatures from '$work/signatures.json';
-useKoffi(bunKoffi(signatures));
+const k = bunKoffi(signatures);
+useKoffi(k);
+usePluginFs(libcFs(k, getLibc));
 import('$root/cni/main.ts');
 JS
 elif [[ $ffi == koffi ]]; then

@@ -38,40 +38,46 @@ const toNumber = (r) => (typeof r === 'bigint' ? Number(r) : r);
  */
 export function bunKoffi(signatures = {}) {
   let errnoLoc;
+  const libs = new Map();            // path -> library: every load() of a path shares one batch
   return {
     load(path) {
-      const pending = new Map();     // name -> prototype, not compiled yet
-      const compiled = {};
-      const compile = () => {
-        const defs = { __errno_location: { args: [], returns: 'ptr' } };
-        for (const [name, p] of pending) defs[name] = { args: p.args.map((a) => a.ffi), returns: p.returns.ffi };
-        const lib = dlopen(path, defs);
-        Object.assign(compiled, lib.symbols);
-        errnoLoc ??= lib.symbols.__errno_location;
-        pending.clear();
-      };
-      return {
-        func(proto) {
-          // Types are checked now; the symbol binds on first call.
-          const p = Object.hasOwn(signatures, proto) ? signatures[proto] : parsePrototype(proto);
-          pending.set(p.name, p);
-          const scalarOnly = p.args.every((a) => a.conv === 'scalar');
-          return (...values) => {
-            if (!compiled[p.name]) compile();
-            const fn = compiled[p.name];
-            if (scalarOnly) return toNumber(fn(...values));
-            const after = [];
-            const conv = p.args.map((a, i) => convertArg(a.conv, values[i], after));
-            const buffers = conv.map((c) => (ArrayBuffer.isView(c) ? (c.byteLength === 0 ? null : ptr(c)) : c));
-            const r = fn(...buffers);
-            for (const f of after) f();
-            return toNumber(r);
-          };
-        },
-      };
+      if (!libs.has(path)) libs.set(path, library(path));
+      return libs.get(path);
     },
     errno() {
       return errnoLoc ? read.i32(errnoLoc(), 0) : 0;
     },
   };
+
+  function library(path) {
+    const pending = new Map();     // name -> prototype, not compiled yet
+    const compiled = {};
+    const compile = () => {
+      const defs = { __errno_location: { args: [], returns: 'ptr' } };
+      for (const [name, p] of pending) defs[name] = { args: p.args.map((a) => a.ffi), returns: p.returns.ffi };
+      const lib = dlopen(path, defs);
+      Object.assign(compiled, lib.symbols);
+      errnoLoc ??= lib.symbols.__errno_location;
+      pending.clear();
+    };
+    return {
+      func(proto) {
+        // Types are checked now; the symbol binds on first call.
+        const p = Object.hasOwn(signatures, proto) ? signatures[proto] : parsePrototype(proto);
+        if (!compiled[p.name]) pending.set(p.name, p);
+        const scalarOnly = p.args.every((a) => a.conv === 'scalar');
+        return (...values) => {
+          if (!compiled[p.name]) compile();
+          const fn = compiled[p.name];
+          if (scalarOnly) return toNumber(fn(...values));
+          const after = [];
+          const conv = p.args.map((a, i) => convertArg(a.conv, values[i], after));
+          const buffers = conv.map((c) => (ArrayBuffer.isView(c) ? (c.byteLength === 0 ? null : ptr(c)) : c));
+          const r = fn(...buffers);
+          for (const f of after) f();
+          return toNumber(r);
+        };
+      },
+    };
+  }
 }

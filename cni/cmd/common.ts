@@ -1,6 +1,6 @@
 // Shared pieces of the commands: the pools from the subnet file, the store lock, the
 // test-only fault hooks and an undo stack for ADD's rollback.
-import { writeSync } from 'node:fs';
+import { pluginFs } from '../sys/fs.js';
 import { mark } from '../trace.js';
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { DiskStore } from '../ipam/store.js';
@@ -32,7 +32,7 @@ export async function locked<T>(store: DiskStore, deps: PluginDeps, fn: () => T 
 export function hook(deps: PluginDeps, step: Step): void {
   mark(step);
   if (deps.pauseAt === step) {
-    writeSync(2, `TWILL_PAUSED ${step}\n`);
+    pluginFs().write(2, `TWILL_PAUSED ${step}\n`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
   }
   if (deps.failAt === step) throw new CniError(CNI_ERR.internal, `injected failure after step "${step}" (TWILL_CNI_FAIL_AT, test only)`);

@@ -8,7 +8,7 @@
 // Waiting: the CLI takes the lock blocking (the kernel wakes the next waiter at once; the process
 // has nothing else to do). In-process callers (tests, fuzz) poll with LOCK_NB so concurrent
 // callers in one process cannot deadlock each other on one thread.
-import { closeSync, openSync, constants } from 'node:fs';
+import { O_CLOEXEC, O_CREAT, O_RDONLY, pluginFs } from '../sys/fs.js';
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { systemClock, type Clock } from '../../lib/retry.js';
 
@@ -29,7 +29,8 @@ export interface LockOptions {
 }
 
 export async function withFileLock<T>(path: string, opts: LockOptions, fn: () => T | Promise<T>): Promise<T> {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_CREAT, 0o644);
+  const fs = pluginFs();
+  const fd = fs.open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644);
   try {
     await acquire(fd, path, opts);
     try {
@@ -38,7 +39,7 @@ export async function withFileLock<T>(path: string, opts: LockOptions, fn: () =>
       opts.flock(fd, LOCK_UN);
     }
   } finally {
-    closeSync(fd);
+    fs.close(fd);
   }
 }
 

@@ -6,8 +6,7 @@
 // A reservation is written to a temp file and hard-linked to its address name: link(2) fails with
 // EEXIST like O_EXCL, but the record appears complete or not at all, so a plugin killed mid-ADD
 // never leaves an empty record that DEL cannot match. Callers hold the lock for every method.
-import { closeSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, constants } from 'node:fs';
-import { join } from 'node:path';
+import { O_CREAT, O_EXCL, O_WRONLY, pluginFs } from '../sys/fs.js';
 import { formatIp, tryParseIp, type IpAddr } from '../../lib/ip/addr.js';
 
 export const LAST_IP_PREFIX = 'last_reserved_ip.';
@@ -28,7 +27,7 @@ export class DiskStore {
   }
 
   ensureDir(): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    pluginFs().mkdirp(this.dir, 0o755);
   }
 
   get lockPath(): string {
@@ -56,7 +55,7 @@ export class DiskStore {
     const name = formatIp(ip);
     const tmp = this.writeTemp(`${containerId.trim()}\r\n${ifname}`);
     try {
-      linkSync(join(this.dir, tmp), join(this.dir, name));
+      pluginFs().link(join(this.dir, tmp), join(this.dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw err;
@@ -101,7 +100,7 @@ export class DiskStore {
 
   lastReserved(rangeId: string): IpAddr | undefined {
     try {
-      return tryParseIp(readFileSync(join(this.dir, LAST_IP_PREFIX + rangeId), 'utf8').trim());
+      return tryParseIp(pluginFs().readFile(join(this.dir, LAST_IP_PREFIX + rangeId)).trim());
     } catch {
       return undefined;
     }
@@ -116,7 +115,7 @@ export class DiskStore {
 
   private names(): string[] {
     try {
-      return readdirSync(this.dir);
+      return pluginFs().readdir(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
@@ -125,7 +124,7 @@ export class DiskStore {
 
   private readRecord(name: string): string {
     try {
-      return readFileSync(join(this.dir, name), 'utf8');
+      return pluginFs().readFile(join(this.dir, name));
     } catch {
       return '';
     }
@@ -133,18 +132,19 @@ export class DiskStore {
 
   private writeTemp(content: string): string {
     const name = `${TMP_PREFIX}${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-    const fd = openSync(join(this.dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    const fs = pluginFs();
+    const fd = fs.open(join(this.dir, name), O_WRONLY | O_CREAT | O_EXCL, 0o644);
     try {
-      writeSync(fd, content);
+      fs.write(fd, content);
     } finally {
-      closeSync(fd);
+      fs.close(fd);
     }
     return name;
   }
 
   private writeLastReserved(rangeId: string, ip: string): void {
     const tmp = this.writeTemp(ip);
-    renameSync(join(this.dir, tmp), join(this.dir, LAST_IP_PREFIX + rangeId));
+    pluginFs().rename(join(this.dir, tmp), join(this.dir, LAST_IP_PREFIX + rangeId));
   }
 }
 
@@ -161,9 +161,14 @@ export function matches(r: Reservation, containerId: string, ifname: string): bo
   return r.ifname === ifname || r.ifname === '';
 }
 
+/** Path join for the store's own names (no node:path: see sys/fs.ts for why imports matter). */
+function join(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
 function unlinkQuiet(path: string): void {
   try {
-    unlinkSync(path);
+    pluginFs().unlink(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
