@@ -28,6 +28,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   mark('main');
   const stdin = pluginFs().readStdin();
+  mark('stdin');
   const out = await runCni(process.env, stdin, async () => {
     const k = await import('./kernel.js');
     mark('import');

@@ -7,6 +7,7 @@ import { parseCommand, parseEnv, type CniCommand } from './skel/env.js';
 import { atLeast, isSupported, LATEST_VERSION, versionResult } from './skel/version.js';
 import { decodeStdin, parseConf } from './config.js';
 import { renderResult } from './result.js';
+import { mark } from './trace.js';
 import type { PluginDeps } from './deps.js';
 
 export interface CniOutput {
@@ -28,6 +29,7 @@ export async function runCni(env: Readonly<Record<string, string | undefined>>, 
     const conf = parseConf(raw);
     version = conf.cniVersion;
     requireVersion(command, version);
+    mark('parsed');
     switch (command) {
       case 'STATUS': {
         const { cmdStatus } = await import('./cmd/status.js');
@@ -36,11 +38,13 @@ export async function runCni(env: Readonly<Record<string, string | undefined>>, 
       }
       case 'ADD': {
         const { cmdAdd } = await import('./cmd/add.js');
+        mark('cmd');
         const result = await cmdAdd(cniEnv, conf, await loadDeps());
         return ok(renderResult(result, version));
       }
       case 'DEL': {
         const { cmdDel } = await import('./cmd/del.js');
+        mark('cmd');
         await cmdDel(cniEnv, conf, await loadDeps());
         return { code: 0, stdout: '' };
       }

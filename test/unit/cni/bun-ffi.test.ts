@@ -22,10 +22,18 @@ describe('bun:ffi prototype parser (compiled plugin)', () => {
     expect(() => parsePrototype('garbage')).toThrow(/cannot parse/);
   });
 
-  it('understands every prototype lib/netlink/ffi.ts declares', () => {
-    const src = readFileSync(join(REPO_ROOT, 'lib/netlink/ffi.ts'), 'utf8');
+  it.each(['lib/netlink/ffi.ts', 'cni/bun/libc-fs.mjs'])('understands every prototype %s declares', (file) => {
+    const src = readFileSync(join(REPO_ROOT, file), 'utf8');
     const protos = [...src.matchAll(/\.func\('([^']+)'\)/g)].map((m) => m[1]!);
     expect(protos.length).toBeGreaterThan(5);
     for (const p of protos) expect(() => parsePrototype(p), p).not.toThrow();
+  });
+
+  it('maps pointer returns (opendir/readdir) and mode_t arguments', () => {
+    expect(parsePrototype('void *readdir(void *dir)')).toEqual({
+      name: 'readdir', returns: { ffi: 'ptr', conv: 'buffer' }, args: [{ ffi: 'ptr', conv: 'buffer' }],
+    });
+    expect(parsePrototype('int openat(int dirfd, const char *path, int flags, unsigned int mode)').args.map((a) => a.conv))
+      .toEqual(['scalar', 'cstring', 'scalar', 'scalar']);
   });
 });
