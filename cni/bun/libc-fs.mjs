@@ -3,7 +3,7 @@
 // invocation, while these few syscalls ride on the libc binding the plugin loads anyway — one
 // dlopen batch shared with lib/netlink/ffi.ts (the adapter keeps one library per path).
 // Errors mimic node:fs: an Error with `code` (errno name), `errno` (negative), `syscall`, `path`.
-import { CString } from 'bun:ffi';
+import { bunFfi } from './ffi-adapter.mjs';
 
 const AT_FDCWD = -100;
 const EINTR = 4;
@@ -31,6 +31,7 @@ function fsError(k, syscall, path) {
  * everything in one batch instead of two.
  */
 export function libcFs(k, declareNetlink) {
+  const { CString } = bunFfi();
   let c;
   const libc = () => {
     if (c) return c;

@@ -7,7 +7,6 @@
 //
 // Errors look like node:fs errors: an Error with `code` ('ENOENT', 'EEXIST', ...) and `errno`,
 // which is all the callers look at.
-import { createRequire } from 'node:module';
 import type * as NodeFs from 'node:fs';
 
 /** Linux open(2) flags (the same numbers node:fs accepts). */
@@ -49,7 +48,8 @@ export function pluginFs(): PluginFs {
 }
 
 function nodeFs(): PluginFs {
-  const fs = createRequire(import.meta.url)('node:fs') as typeof NodeFs;
+  // getBuiltinModule, not an import: even node:module is a module the compiled plugin would load.
+  const fs: typeof NodeFs = process.getBuiltinModule('node:fs');
   return {
     readFile: (path) => fs.readFileSync(path, 'utf8'),
     readStdin: () => {
