@@ -403,7 +403,7 @@ export class Daemon {
 
   private peerState(v: PeerView): PeerStatus['state'] {
     if (!v.valid) return 'invalid';
-    return this.reconciler?.isProgrammed(v.entries.map((e) => e.key)) ? 'programmed' : 'pending';
+    return this.reconciler?.isProgrammed(v.entries) ? 'programmed' : 'pending';
   }
 
   /** The status document /status serves (peers computed on demand). */

@@ -10,8 +10,8 @@ import { canonicalMac, macProblem } from '../lib/ip/mac.js';
 import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { Lease } from '../lib/subnet/types.js';
 import { sameLeaseData } from '../lib/lease/diff.js';
-import { localEntries, peerEntries, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
-import type { Entry, KernelState } from './reconcile/state.js';
+import { localEntries, PeerSource, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
+import type { DesiredState, Entry } from './reconcile/state.js';
 
 export type InvalidReason =
   | 'decode' | 'backend' | 'vni' | 'subnet' | 'outside-network' | 'subnet-length'
@@ -27,7 +27,8 @@ interface PeerRecord {
   lease?: Lease;
   spec?: PeerSpec;            // set when the lease is well-formed (may still overlap)
   invalid?: { reason: InvalidReason; message: string };
-  entries: Entry[];           // programmed-to-be entries (empty unless valid)
+  /** Builds the peer's kernel entries; set only while the peer is valid and the device known. */
+  source?: PeerSource;
 }
 
 /** Checks a lease on its own (everything except overlaps). Pure. */
@@ -64,6 +65,7 @@ export interface PeerView {
   lease?: Lease;
   valid: boolean;
   invalid?: { reason: InvalidReason; message: string };
+  /** The peer's kernel entries (built on each call; empty unless valid). */
   entries: readonly Entry[];
 }
 
@@ -74,11 +76,12 @@ export class PeerTable {
   private readonly bySubnet: Holders = new Map();
   private readonly byMac: Holders = new Map();
   private localSubnetText: string | undefined;
-  private readonly state: KernelState = new Map();
   private localKey: string | undefined;
   private localSubnet: Prefix | undefined;
-  private localEntryKeys: string[] = [];
+  private readonly local = new Map<string, Entry>();
   private dev: DeviceInfo | undefined;
+  private entryCount = 0;
+  private readonly view: DesiredState;
 
   private readonly ctxValue: PeerContext;
   private readonly onInvalid: ((key: string, reason: InvalidReason, message: string) => void) | undefined;
@@ -86,12 +89,51 @@ export class PeerTable {
   constructor(ctx: PeerContext, onInvalid?: (key: string, reason: InvalidReason, message: string) => void) {
     this.ctxValue = ctx;
     this.onInvalid = onInvalid;
+    this.view = this.makeView();
   }
 
   get ctx(): PeerContext { return this.ctxValue; }
 
-  /** The union of every valid peer's entries and our local ones. */
-  desired(): KernelState { return this.state; }
+  /**
+   * The union of every valid peer's entries and our local ones, built on demand (see PeerSource):
+   * get(key) finds the owning peer through the subnet / MAC indexes the table keeps anyway.
+   */
+  desired(): DesiredState { return this.view; }
+
+  private makeView(): DesiredState {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const t = this;
+    return {
+      get: (key) => t.local.get(key) ?? t.ownerOf(key)?.source?.entry(key),
+      has: (key) => (t.local.get(key) ?? t.ownerOf(key)?.source?.entry(key)) !== undefined,
+      *values() {
+        yield* t.local.values();
+        for (const r of t.peers.values()) if (r.source) yield* r.source.entries();
+      },
+      get size() { return t.local.size + t.entryCount; },
+    };
+  }
+
+  /** The valid peer that would own the entry `key` (by its subnet, nexthop id or VTEP MAC). */
+  private ownerOf(key: string): PeerRecord | undefined {
+    const bar = key.indexOf('|');
+    const kind = key.slice(0, bar);
+    const rest = key.slice(key.indexOf('|', bar + 1) + 1);   // after "kind|ifindex-or-table|"
+    let holder: string | Set<string> | undefined;
+    switch (kind) {
+      case 'route': holder = this.bySubnet.get(rest); break;
+      case 'arp': holder = this.bySubnet.get(`${rest}/${this.ctxValue.subnetLen}`); break;
+      case 'fdb': holder = this.byMac.get(rest); break;
+      case 'nexthop': {
+        const id = Number(key.slice(bar + 1));
+        const ip = `${id >>> 24}.${(id >>> 16) & 255}.${(id >>> 8) & 255}.${id & 255}`;
+        holder = Number.isInteger(id) && id >= 0 && id <= 0xffffffff ? this.bySubnet.get(`${ip}/${this.ctxValue.subnetLen}`) : undefined;
+        break;
+      }
+      default: return undefined;
+    }
+    return typeof holder === 'string' ? this.peers.get(holder) : undefined;
+  }
 
   /** Our own lease: never a peer; its subnet is off limits to peers. Returns dirty entry keys. */
   setLocal(key: string, subnet: Prefix): Set<string> {
@@ -118,7 +160,7 @@ export class PeerTable {
     const touched: string[] = [];
     if (old?.spec) touched.push(textOf(old.spec), old.spec.vtepMAC);
     this.unindex(lease.key, old);
-    const rec: PeerRecord = { lease, entries: old?.entries ?? [] };
+    const rec: PeerRecord = old?.source ? { lease, source: old.source } : { lease };
     this.peers.set(lease.key, rec);
     if (lease.key !== this.localKey) {
       const c = checkLease(lease, this.ctxValue);
@@ -144,7 +186,7 @@ export class PeerTable {
     const old = this.peers.get(key);
     if (!old) return dirty;
     this.unindex(key, old);
-    this.setEntries(old, [], dirty);
+    this.setSource(old, undefined, dirty);
     this.peers.delete(key);
     if (old.spec) for (const s of [textOf(old.spec), old.spec.vtepMAC]) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
     return dirty;
@@ -166,7 +208,7 @@ export class PeerTable {
   /** Marks an undecodable stored entry (counted and shown, never programmed). */
   markUndecodable(key: string, message: string): Set<string> {
     const dirty = this.remove(key);
-    this.peers.set(key, { invalid: { reason: 'decode', message }, entries: [] });
+    this.peers.set(key, { invalid: { reason: 'decode', message } });
     this.onInvalid?.(key, 'decode', message);
     return dirty;
   }
@@ -175,7 +217,7 @@ export class PeerTable {
     const out: PeerView[] = [];
     for (const [key, r] of this.peers) {
       if (key === this.localKey) continue;
-      out.push({ key, lease: r.lease, valid: !r.invalid, invalid: r.invalid, entries: r.entries });
+      out.push({ key, lease: r.lease, valid: !r.invalid, invalid: r.invalid, entries: r.source?.entries() ?? [] });
     }
     return out;
   }
@@ -227,24 +269,24 @@ export class PeerTable {
       }
     }
     if (rec.invalid && rec.invalid.reason !== before) this.onInvalid?.(key, rec.invalid.reason, rec.invalid.message);
-    const entries = !rec.invalid && rec.spec && this.dev ? peerEntries(rec.spec, this.dev) : [];
-    this.setEntries(rec, entries, dirty);
+    if (!rec.invalid && rec.source && rec.source.spec === rec.spec && rec.source.dev === this.dev) return;
+    this.setSource(rec, !rec.invalid && rec.spec && this.dev ? new PeerSource(rec.spec, this.dev) : undefined, dirty);
   }
 
-  private setEntries(rec: PeerRecord, entries: Entry[], dirty: Set<string>): void {
-    for (const e of rec.entries) { this.state.delete(e.key); dirty.add(e.key); }
-    rec.entries = entries;
-    for (const e of entries) { this.state.set(e.key, e); dirty.add(e.key); }
+  /** Replaces a peer's source; every key it had or now has is dirty. */
+  private setSource(rec: PeerRecord, source: PeerSource | undefined, dirty: Set<string>): void {
+    if (rec.source) for (const e of rec.source.entries()) { dirty.add(e.key); this.entryCount--; }
+    rec.source = source;
+    if (source) for (const e of source.entries()) { dirty.add(e.key); this.entryCount++; }
   }
 
   private rebuildAll(): Set<string> {
     const dirty = new Set<string>();
-    for (const k of this.localEntryKeys) { this.state.delete(k); dirty.add(k); }
-    this.localEntryKeys = [];
+    for (const k of this.local.keys()) dirty.add(k);
+    this.local.clear();
     if (this.localSubnet && this.dev) {
       for (const e of localEntries(this.localSubnet, this.dev)) {
-        this.state.set(e.key, e);
-        this.localEntryKeys.push(e.key);
+        this.local.set(e.key, e);
         dirty.add(e.key);
       }
     }
@@ -253,7 +295,7 @@ export class PeerTable {
       const rec = this.peers.get(this.localKey)!;
       this.unindex(this.localKey, rec);
       rec.spec = undefined;
-      this.setEntries(rec, [], dirty);
+      this.setSource(rec, undefined, dirty);
     }
     for (const key of this.peers.keys()) this.reevaluate(key, dirty);
     return dirty;

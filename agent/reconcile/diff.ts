@@ -3,7 +3,15 @@
 // FDB → ARP so a route never points at a missing neighbour. Only keys in `scope` are compared
 // when given (targeted diffs after a lease or kernel event); otherwise everything.
 import type { NlChange } from '../../lib/netlink/types.js';
-import { sameEntry, WRITE_ORDER, type Entry, type EntryKind, type KernelState } from './state.js';
+import { sameEntry, WRITE_ORDER, type DesiredState, type Entry, type EntryKind } from './state.js';
+
+/** What the diff reads of the observed state (a KernelState or the reconciler's ObservedState). */
+export interface ObservedView {
+  get(key: string): Entry | undefined;
+  keys(): Iterable<string>;
+  /** Fast path: true when the cache holds exactly `e` (or its source) for `key`. */
+  recorded?(key: string, e: Entry): boolean;
+}
 
 export interface PlanStep { change: NlChange; entry: Entry; reason: 'missing' | 'drifted' | 'unwanted' }
 
@@ -13,25 +21,29 @@ export interface Plan {
   deletes: number;
 }
 
-export function diffState(desired: KernelState, observed: KernelState, scope?: Iterable<string>): Plan {
+export function diffState(desired: DesiredState, observed: ObservedView, scope?: Iterable<string>): Plan {
   const writes = new Map<EntryKind, PlanStep[]>();
   const deletes = new Map<EntryKind, PlanStep[]>();
   const push = (m: Map<EntryKind, PlanStep[]>, s: PlanStep) => {
     const list = m.get(s.entry.kind);
     if (list) list.push(s); else m.set(s.entry.kind, [s]);
   };
-  const visit = (key: string) => {
-    const want = desired.get(key);
-    const have = observed.get(key);
+  const compare = (want: Entry | undefined, have: Entry | undefined) => {
     if (want && !have) push(writes, { change: { verb: 'replace', object: want.object }, entry: want, reason: 'missing' });
     else if (want && have && !sameEntry(want, have)) push(writes, { change: { verb: 'replace', object: want.object }, entry: want, reason: 'drifted' });
     else if (!want && have) push(deletes, { change: { verb: 'delete', object: have.object }, entry: have, reason: 'unwanted' });
   };
   if (scope) {
-    for (const key of new Set(scope)) visit(key);
+    for (const key of new Set(scope)) compare(desired.get(key), observed.get(key));
   } else {
-    for (const key of desired.keys()) visit(key);
-    for (const key of observed.keys()) if (!desired.has(key)) visit(key);
+    // Desired entries are walked once (a view builds them on demand); their keys then tell
+    // which observed entries nobody wants.
+    const wanted = new Set<string>();
+    for (const want of desired.values()) {
+      wanted.add(want.key);
+      if (!observed.recorded?.(want.key, want)) compare(want, observed.get(want.key));
+    }
+    for (const key of observed.keys()) if (!wanted.has(key)) compare(undefined, observed.get(key));
   }
   const steps: PlanStep[] = [];
   for (const kind of [...WRITE_ORDER].reverse()) steps.push(...(deletes.get(kind) ?? []));

@@ -10,7 +10,7 @@ import { Backoff, type Clock } from '../../lib/retry.js';
 import { errorMessage } from '../../lib/errors.js';
 import { diffState, type Plan } from './diff.js';
 import { observeOwned, ownedEntry } from './observe.js';
-import { ObservedState, sameEntry, type Entry, type EntryKind, type KernelState } from './state.js';
+import { ObservedState, sameEntry, type DesiredState, type Entry, type EntryKind } from './state.js';
 import type { ReconcileStatus } from '../state.js';
 
 export interface ReconcileHooks {
@@ -25,7 +25,7 @@ export interface ReconcilerDeps {
   handle: NetlinkHandle;
   logger: Logger;
   clock: Clock;
-  desired: () => KernelState;
+  desired: () => DesiredState;
   device: () => { index: number | undefined; nexthops: boolean };
   /** Runs before every full pass (the backend verifies its device here). */
   prepare?: () => Promise<void>;
@@ -73,6 +73,7 @@ export class Reconciler {
     if (ev.type === 'new' && want && sameEntry(want, e)) {
       // Usually the echo of our own write (FDB notifications carry no sender, so no filter
       // drops them): apply() already recorded it, nothing to update or repair.
+      if (this.observed.recorded(e.key, want)) return;
       const have = this.observed.get(e.key);
       if (have && sameEntry(have, e)) return;
     }
@@ -94,14 +95,16 @@ export class Reconciler {
     if (gone.length) this.request(gone, 'kernel:route');
   }
 
-  /** Whether every given entry is in the kernel as desired (per-peer status). */
-  isProgrammed(keys: Iterable<string>): boolean {
+  /**
+   * Whether every given desired entry (one peer's) is in the kernel as desired (per-peer status).
+   * An in-sync entry is recorded as its own source, so this is an identity test per entry.
+   */
+  isProgrammed(wanted: Iterable<Entry>): boolean {
     if (!this.observed) return false;
-    const desired = this.d.desired();
-    for (const k of keys) {
-      const want = desired.get(k);
-      const have = this.observed.get(k);
-      if (!want || !have || !sameEntry(want, have)) return false;
+    for (const want of wanted) {
+      if (this.observed.recorded(want.key, want)) continue;
+      const have = this.observed.get(want.key);
+      if (!have || !sameEntry(want, have)) return false;
     }
     return true;
   }
@@ -188,10 +191,10 @@ export class Reconciler {
       const step = plan.steps[i]!;
       if (r.ok) {
         if (step.change.verb === 'delete') observed.delete(step.entry.key);
-        else if (observed.get(step.entry.key) !== step.entry) observed.set(step.entry.key, step.entry);
+        else if (!observed.recorded(step.entry.key, step.entry)) observed.set(step.entry.key, step.entry);
         if (resync || kernelKeys.has(step.entry.key)) repairs.set(step.entry.kind, (repairs.get(step.entry.kind) ?? 0) + 1);
       } else {
-        if (step.change.verb !== 'delete' && observed.get(step.entry.key) === step.entry) {
+        if (step.change.verb !== 'delete' && observed.recorded(step.entry.key, step.entry)) {
           const prev = before.get(i);
           if (prev) observed.set(step.entry.key, prev); else observed.delete(step.entry.key);
         }

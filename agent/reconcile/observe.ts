@@ -2,14 +2,14 @@
 // FDB entries) plus nexthops and main-table routes tagged with twill's protocol number. The
 // reconciler may delete only this, and must delete whatever of it is no longer wanted.
 //
-// An observed entry equal to the desired one is stored as the desired Entry itself: a full dump
-// at 20k peers parses 80k kernel objects, and keeping them would hold a second copy of every
-// entry (≈20 MB) until the next dump; sharing keeps only the map slot.
+// An observed entry equal to the desired one is recorded as the desired Entry (whose source the
+// cache keeps): a full dump at 20k peers parses 80k kernel objects, and keeping them would hold
+// a second copy of every entry (≈20 MB) until the next dump.
 import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../../lib/netlink/types.js';
 import { MAIN_TABLE } from '../backend/vxlan/desired.js';
-import { entryKey, sameEntry, type Entry, type EntryKind, type KernelState } from './state.js';
+import { entryKey, sameEntry, type DesiredState, type Entry, type EntryKind, type KernelState } from './state.js';
 
-export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: KernelState): Promise<KernelState> {
+export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: DesiredState): Promise<KernelState> {
   const state: KernelState = new Map();
   const put = (kind: EntryKind, object: NlObject) => {
     const key = entryKey(kind, object);

@@ -9,11 +9,27 @@ export interface Entry {
   kind: EntryKind;
   key: string;
   object: NlObject;
-  /** Peer (lease key) the entry belongs to, for per-peer status and targeted diffs. */
-  owner?: string;
+  /** What built the entry (a peer), when it can build it again: the observed cache keeps this. */
+  source?: EntrySource;
+}
+
+/** An immutable builder of entries (one peer on one device); equal sources build equal entries. */
+export interface EntrySource {
+  /** The lease key of the peer. */
+  readonly owner: string;
+  entry(key: string): Entry | undefined;
 }
 
 export type KernelState = Map<string, Entry>;
+
+/** The desired state as the reconciler reads it: a Map, or a view that builds entries on demand. */
+export interface DesiredState {
+  get(key: string): Entry | undefined;
+  has(key: string): boolean;
+  /** Every desired entry. */
+  values(): Iterable<Entry>;
+  readonly size: number;
+}
 
 /** Write order (ARP → FDB → nexthop → route); deletes run in reverse so the kernel never ARPs. */
 export const WRITE_ORDER: readonly EntryKind[] = ['addr', 'arp', 'fdb', 'nexthop', 'route'];
@@ -25,11 +41,6 @@ export const keyOf = {
   nexthop: (n: Nexthop) => `nexthop|${n.id}`,
   route: (r: Route) => `route|${r.table ?? 254}|${r.dst}`,
 };
-
-export function addEntry(state: KernelState, kind: EntryKind, object: NlObject, owner?: string): void {
-  const key = entryKey(kind, object);
-  state.set(key, owner === undefined ? { kind, key, object } : { kind, key, object, owner });
-}
 
 export function entryKey(kind: EntryKind, o: NlObject): string {
   switch (kind) {
@@ -43,6 +54,7 @@ export function entryKey(kind: EntryKind, o: NlObject): string {
 
 /** The fields that matter for equality (ignores kernel-filled extras such as flags we did not set). */
 export function sameEntry(a: Entry, b: Entry): boolean {
+  if (a.source !== undefined && a.source === b.source && a.key === b.key) return true;
   const x = a.object as unknown as Record<string, unknown>;
   const y = b.object as unknown as Record<string, unknown>;
   switch (a.kind) {
@@ -57,22 +69,46 @@ export function sameEntry(a: Entry, b: Entry): boolean {
 }
 
 /**
- * A KernelState that also indexes routes by the nexthop they use: the kernel drops such routes
- * silently when the nexthop goes, and the reconciler must find them without scanning 20k entries.
+ * The observed-state cache: a KernelState that stores compactly and indexes routes by nexthop.
+ *
+ * An entry that came from a source (i.e. equals what a peer wants) is stored as that source, and
+ * rebuilt on get(): at 20k peers the cache then holds 80k map slots and keys but no entry objects.
+ * recorded(key, e) is the identity test the reconciler uses for its own writes.
+ *
+ * Routes are indexed by the nexthop they use: the kernel drops such routes silently when the
+ * nexthop goes, and the reconciler must find them without scanning 20k entries. The index holds
+ * the route key, or a Set only when several routes share a nexthop (a Set per route costs ≈130
+ * bytes, 2.6 MB at 20k peers).
  */
-export class ObservedState extends Map<string, Entry> {
-  // The route key, or a Set only when several routes share a nexthop (rare: a Set per route
-  // costs ≈130 bytes, 2.6 MB at 20k peers).
+export class ObservedState {
+  private readonly raw = new Map<string, Entry | EntrySource>();
   private readonly byNexthop = new Map<number, string | Set<string>>();
 
   constructor(entries?: Iterable<readonly [string, Entry]>) {
-    super();
     if (entries) for (const [k, v] of entries) this.set(k, v);
   }
 
-  override set(key: string, e: Entry): this {
+  get size(): number { return this.raw.size; }
+
+  has(key: string): boolean { return this.raw.has(key); }
+
+  keys(): IterableIterator<string> { return this.raw.keys(); }
+
+  get(key: string): Entry | undefined {
+    const v = this.raw.get(key);
+    return v === undefined || isEntry(v) ? v : v.entry(key);
+  }
+
+  /** Whether `e` itself (or its source) is what the cache holds for `key`. */
+  recorded(key: string, e: Entry): boolean {
+    const v = this.raw.get(key);
+    return v !== undefined && (v === e || (e.source !== undefined && v === e.source));
+  }
+
+  set(key: string, e: Entry): this {
     this.unindex(key);
-    super.set(key, e);
+    // Only sources build entries that point back at them, so the source rebuilds this one.
+    this.raw.set(key, e.source ?? e);
     const nhid = e.kind === 'route' ? (e.object as { nhid?: number }).nhid : undefined;
     if (nhid !== undefined) {
       const h = this.byNexthop.get(nhid);
@@ -83,10 +119,16 @@ export class ObservedState extends Map<string, Entry> {
     return this;
   }
 
-  override delete(key: string): boolean {
+  delete(key: string): boolean {
     this.unindex(key);
-    return super.delete(key);
+    return this.raw.delete(key);
   }
+
+  *entries(): IterableIterator<[string, Entry]> {
+    for (const key of this.raw.keys()) yield [key, this.get(key)!];
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, Entry]> { return this.entries(); }
 
   /** Keys of routes that go through nexthop `id`. */
   routesVia(id: number): string[] {
@@ -95,6 +137,7 @@ export class ObservedState extends Map<string, Entry> {
   }
 
   private unindex(key: string): void {
+    if (!key.startsWith('route|')) return;
     const old = this.get(key);
     const nhid = old?.kind === 'route' ? (old.object as { nhid?: number }).nhid : undefined;
     if (nhid === undefined) return;
@@ -105,4 +148,8 @@ export class ObservedState extends Map<string, Entry> {
       if (h.size === 1) this.byNexthop.set(nhid, h.values().next().value!);
     }
   }
+}
+
+function isEntry(v: Entry | EntrySource): v is Entry {
+  return (v as Entry).kind !== undefined;
 }

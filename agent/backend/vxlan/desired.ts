@@ -5,6 +5,12 @@
 // — that is what keeps lease→kernel latency flat at 20k peers. The periodic resync still diffs
 // the union of all peers against a full kernel dump (level-triggered, DESIGN style 1).
 //
+// Why entries are built on demand (PeerSource): at 20k peers, 80k retained Entry + NlObject pairs
+// and a second 80k-slot map cost ≈20 MB; a peer's entries are a pure function of (lease, device),
+// so the agent keeps one small PeerSource per peer and builds entries when a diff, an event or a
+// status query asks. The observed-state cache stores that same source for every kernel entry that
+// matches it (reconcile/state.ts), so an in-sync entry costs a map slot and nothing else.
+//
 // Why nexthop objects: routes sharing a device are inserted in quadratic time by the kernel;
 // routes through nexthop ids stay linear (DESIGN "Kernel programming"). The nexthop id is the
 // subnet's IPv4 network address as a u32: deterministic across restarts (so a restarted agent
@@ -13,7 +19,7 @@ import { NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NlObject } from '../../../l
 import { formatIp } from '../../../lib/ip/addr.js';
 import { contains, formatPrefix, networkAddress, type Prefix } from '../../../lib/ip/prefix.js';
 import { parseIp } from '../../../lib/ip/addr.js';
-import { entryKey, type Entry, type EntryKind } from '../../reconcile/state.js';
+import { entryKey, type Entry, type EntryKind, type EntrySource } from '../../reconcile/state.js';
 
 export const MAIN_TABLE = 254;
 
@@ -36,10 +42,28 @@ export interface PeerSpec {
   subnetText?: string;
 }
 
-const entry = (kind: EntryKind, object: NlObject, owner?: string): Entry => {
+const entry = (kind: EntryKind, object: NlObject, source: PeerSource): Entry => {
   const key = entryKey(kind, object);
-  return owner === undefined ? { kind, key, object } : { kind, key, object, owner };
+  return { kind, key, object, source };
 };
+
+/** One peer's entries on one device: immutable (a changed lease or device makes a new source). */
+export class PeerSource implements EntrySource {
+  readonly spec: PeerSpec;
+  readonly dev: DeviceInfo;
+  constructor(spec: PeerSpec, dev: DeviceInfo) { this.spec = spec; this.dev = dev; }
+
+  get owner(): string { return this.spec.key; }
+
+  /** Every entry of this peer, in write order. */
+  entries(): Entry[] { return peerEntries(this.spec, this.dev, this); }
+
+  /** The entry with this key, or undefined when the peer has none. */
+  entry(key: string): Entry | undefined {
+    const e = peerEntry(key.slice(0, key.indexOf('|')) as EntryKind, this.spec, this.dev, this);
+    return e?.key === key ? e : undefined;
+  }
+}
 
 export function nexthopId(subnet: Prefix): number {
   return Number(subnet.addr & 0xffffffffn);
@@ -47,34 +71,52 @@ export function nexthopId(subnet: Prefix): number {
 
 /** The /32 of our subnet's network address on the VXLAN device (what peers' ARP entries name). */
 export function localEntries(local: Prefix, dev: DeviceInfo): Entry[] {
-  return [entry('addr', { kind: 'addr', ifindex: dev.index, family: 4, address: formatIp(networkAddress(local)), prefixLen: 32 })];
+  const object: NlObject = { kind: 'addr', ifindex: dev.index, family: 4, address: formatIp(networkAddress(local)), prefixLen: 32 };
+  return [{ kind: 'addr', key: entryKey('addr', object), object }];
 }
 
-export function peerEntries(p: PeerSpec, dev: DeviceInfo): Entry[] {
+const PEER_KINDS: readonly EntryKind[] = ['arp', 'fdb', 'nexthop', 'route'];
+
+/** A peer's entries in write order: ARP, FDB, nexthop, route (fewer with DirectRouting or without nexthop objects). */
+export function peerEntries(p: PeerSpec, dev: DeviceInfo, source = new PeerSource(p, dev)): Entry[] {
+  const out: Entry[] = [];
+  for (const kind of PEER_KINDS) {
+    const e = peerEntry(kind, p, dev, source);
+    if (e) out.push(e);
+  }
+  return out;
+}
+
+/** The one entry of `kind` the peer needs, or undefined when it needs none of that kind. */
+export function peerEntry(kind: EntryKind, p: PeerSpec, dev: DeviceInfo, source: PeerSource): Entry | undefined {
   const dst = p.subnetText ?? formatPrefix(p.subnet);
-  const gw = dst.slice(0, dst.indexOf('/'));   // a Prefix's address is its network address
   const id = nexthopId(p.subnet);
   if (dev.direct && contains(dev.direct.prefix, parseIp(p.publicIP))) {
     const out = dev.direct.ifindex;
-    if (!dev.nexthops) {
-      return [entry('route', { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE }, p.key)];
+    switch (kind) {
+      case 'nexthop':
+        return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL }, source) : undefined;
+      case 'route':
+        return dev.nexthops
+          ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source)
+          : entry('route', { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source);
+      default:
+        return undefined;
     }
-    return [
-      entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL }, p.key),
-      entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, p.key),
-    ];
   }
-  const out: Entry[] = [
-    entry('arp', { kind: 'neigh', family: 4, ifindex: dev.index, ip: gw, mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 }, p.key),
-    entry('fdb', { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF }, p.key),
-  ];
-  if (dev.nexthops) {
-    out.push(
-      entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL }, p.key),
-      entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, p.key),
-    );
-  } else {
-    out.push(entry('route', { kind: 'route', family: 4, dst, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE }, p.key));
+  const gw = dst.slice(0, dst.indexOf('/'));   // a Prefix's address is its network address
+  switch (kind) {
+    case 'arp':
+      return entry('arp', { kind: 'neigh', family: 4, ifindex: dev.index, ip: gw, mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 }, source);
+    case 'fdb':
+      return entry('fdb', { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF }, source);
+    case 'nexthop':
+      return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL }, source) : undefined;
+    case 'route':
+      return dev.nexthops
+        ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source)
+        : entry('route', { kind: 'route', family: 4, dst, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source);
+    default:
+      return undefined;
   }
-  return out;
 }

@@ -10,6 +10,7 @@ import { ensureDevice, deriveVtepMac, type DeviceSpec } from '../../../agent/bac
 import { PeerTable } from '../../../agent/peers.js';
 import { Reconciler } from '../../../agent/reconcile/loop.js';
 import { observeOwned } from '../../../agent/reconcile/observe.js';
+import { ObservedState } from '../../../agent/reconcile/state.js';
 import { diffState } from '../../../agent/reconcile/diff.js';
 import { parsePrefix } from '../../../lib/ip/prefix.js';
 import { silentLogger } from '../../../lib/log.js';
@@ -81,10 +82,11 @@ describeRoot('vxlan backend on the real kernel', () => {
     const observed = await observeOwned(h, dev.index, true);
     const plan = diffState(table.desired(), observed);
     expect(plan.steps.map((x) => `${x.reason} ${x.entry.key}`)).toEqual([]);
-    // Observed with the desired state at hand: equal entries are the desired objects (one copy).
-    const shared = await observeOwned(h, dev.index, true, table.desired());
-    expect(shared.size).toBe(table.desired().size);
-    for (const [k, e] of shared) expect(e).toBe(table.desired().get(k));
+    // Observed with the desired state at hand: equal entries are recorded as the desired ones, so
+    // the cache keeps their sources (one per peer), not 201 parsed kernel objects.
+    const cache = new ObservedState(await observeOwned(h, dev.index, true, table.desired()));
+    expect(cache.size).toBe(table.desired().size);
+    for (const k of cache.keys()) expect(cache.recorded(k, table.desired().get(k)!)).toBe(true);
     expect(ip('route', 'show', '10.244.7.0/24')).toMatch(/10\.244\.7\.0\/24 nhid \d+ via 10\.244\.7\.0 dev twill\.1 proto 116 onlink/);
     expect(ip('neigh', 'show', 'dev', 'twill.1')).toContain('10.244.7.0 lladdr 02:00:00:00:01:07 PERMANENT');
     expect(execFileSync('bridge', ['-n', ns, 'fdb', 'show', 'dev', 'twill.1'], { encoding: 'utf8' })).toContain('02:00:00:00:01:07 dst 10.99.0.8 self permanent');

@@ -41,7 +41,7 @@ describe('diffState', () => {
     const scope = peerEntries(peer(2), dev).map((e) => e.key);
     const plan = diffState(desired, new Map(), scope);
     expect(plan.steps).toHaveLength(4);
-    expect(plan.steps.every((s) => s.entry.owner === '10.244.2.0-24')).toBe(true);
+    expect(plan.steps.every((s) => s.entry.source?.owner === '10.244.2.0-24')).toBe(true);
   });
 
   it('uses onlink gateway routes when the kernel has no nexthop objects', () => {

@@ -104,3 +104,66 @@ describe('PeerTable', () => {
     expect(t.views()).toMatchObject([{ key: '10.244.3.0-24', valid: false, invalid: { reason: 'decode' } }]);
   });
 });
+
+describe('PeerTable desired view', () => {
+  const build = (d: DeviceInfo = dev) => {
+    const t = new PeerTable(ctx);
+    t.setDevice(d);
+    t.setLocal('10.244.9.0-24', parsePrefix('10.244.9.0/24'));
+    t.upsert(lease('10.244.1.0/24'));
+    t.upsert(lease('10.244.2.0/24', { publicIP: '192.0.2.8', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }));
+    return t;
+  };
+
+  it('finds every entry by key (route, nexthop, ARP, FDB, local address) and nothing else', () => {
+    const t = build();
+    const all = [...t.desired().values()];
+    expect(all.map((e) => e.kind).sort()).toEqual(['addr', 'arp', 'arp', 'fdb', 'fdb', 'nexthop', 'nexthop', 'route', 'route']);
+    for (const e of all) {
+      expect(t.desired().get(e.key)).toEqual(e);
+      expect(t.desired().has(e.key)).toBe(true);
+    }
+    for (const k of ['route|254|10.244.3.0/24', 'arp|5|10.244.3.0', 'fdb|5|02:00:00:00:00:99', 'nexthop|999', 'arp|6|10.244.1.0', 'route|255|10.244.1.0/24', 'bogus', 'nexthop|x']) {
+      expect(t.desired().get(k)).toBeUndefined();
+      expect(t.desired().has(k)).toBe(false);
+    }
+  });
+
+  it('forgets a removed peer and gives overlapping peers no entries', () => {
+    const t = build();
+    t.upsert(lease('10.244.1.0/24', { publicIP: '192.0.2.9', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:77' } }, 'dup'));
+    expect(t.desired().get('route|254|10.244.1.0/24')).toBeUndefined();
+    expect(t.desired().size).toBe(5);
+    t.remove('dup');
+    expect(t.desired().get('route|254|10.244.1.0/24')?.object).toMatchObject({ dst: '10.244.1.0/24' });
+    t.remove('10.244.2.0-24');
+    expect(t.desired().get('fdb|5|02:11:22:33:44:66')).toBeUndefined();
+    expect(t.desired().size).toBe(5);
+  });
+
+  it('keeps the same source (no dirty keys) when a revalidation changes nothing', () => {
+    const t = build();
+    const before = t.desired().get('route|254|10.244.1.0/24')!.source;
+    t.upsert(lease('10.244.7.0/24', { publicIP: '192.0.2.10', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:88' } }));
+    expect(t.desired().get('route|254|10.244.1.0/24')!.source).toBe(before);
+  });
+});
+
+describe('ObservedState stores in-sync entries as their source', () => {
+  it('rebuilds an equal entry on get and recognises the desired one by identity', async () => {
+    const { ObservedState } = await import('../../../agent/reconcile/state.js');
+    const t = new PeerTable(ctx);
+    t.setDevice(dev);
+    t.upsert(lease('10.244.1.0/24'));
+    const o = new ObservedState();
+    for (const e of t.desired().values()) o.set(e.key, e);
+    for (const e of t.desired().values()) {
+      expect(o.recorded(e.key, e)).toBe(true);
+      expect(o.get(e.key)).toEqual(e);
+    }
+    const foreign = { kind: 'arp' as const, key: 'arp|5|10.244.1.0', object: { kind: 'neigh' as const, family: 4 as const, ifindex: 5, ip: '10.244.1.0', mac: '02:00:00:00:00:01', state: 0x80, flags: 0 } };
+    o.set(foreign.key, foreign);
+    expect(o.get(foreign.key)).toBe(foreign);
+    expect(o.recorded(foreign.key, t.desired().get(foreign.key)!)).toBe(false);
+  });
+});
