@@ -8,7 +8,7 @@
 // goes through sys/fs.ts (libc in the compiled executable: node:fs alone costs ≈0.8 ms there).
 import { pluginFs } from './sys/fs.js';
 import { runCni } from './plugin.js';
-import { flushTrace, mark } from './trace.js';
+import { cniProcess, exitWith } from './cli.js';
 import { SUPPORTED_VERSIONS, TWILL_CNI_VERSION } from './skel/version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -26,26 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
       'Run by a container runtime with CNI_COMMAND set, or `twill install --help`.\n');
     return sub === undefined ? 0 : 1;
   }
-  mark('main');
-  const stdin = pluginFs().readStdin();
-  mark('stdin');
-  const out = await runCni(process.env, stdin, async () => {
-    const k = await import('./kernel.js');
-    mark('import');
-    const deps = k.kernelDeps(process.env);
-    mark('libc');
-    return deps;
-  });
-  if (out.stdout) pluginFs().write(1, out.stdout + '\n');
-  mark('done');
-  flushTrace();
-  return out.code;
+  return cniProcess(runCni);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    pluginFs().write(2, `twill: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
-    process.exit(1);
-  },
-);
+exitWith(main(process.argv.slice(2)));

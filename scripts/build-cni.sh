@@ -45,15 +45,31 @@ node --input-type=module -e "
   if (Object.keys(sigs).length < 5) throw new Error('build-cni: no libc prototypes found in lib/netlink/ffi.ts');
   process.stdout.write(JSON.stringify(sigs));
 " >"$work/signatures.json"
-cat >"$work/entry.mjs" <<JS
-import { getLibc, useKoffi } from '$root/lib/netlink/ffi.ts';
+# Two bundles in one executable: ADD, DEL and VERSION (a runtime passes no arguments) run cni/hot.ts,
+# bundled without the other commands and the installer — the executable loads its bundle's
+# bytecode on every start, so unused code still costs page faults and CPU; everything else runs
+# cni/main.ts from the second bundle (full.js, imported by a name the bundler cannot follow).
+# Each bundle hands its own copy of lib/netlink/ffi.ts and cni/sys/fs.ts the libc bindings.
+setup="import { getLibc, useKoffi } from '$root/lib/netlink/ffi.ts';
 import { usePluginFs } from '$root/cni/sys/fs.ts';
 import { bunKoffi } from '$root/cni/bun/ffi-adapter.mjs';
 import { libcFs } from '$root/cni/bun/libc-fs.mjs';
 import signatures from '$work/signatures.json';
 const k = bunKoffi(signatures);
 useKoffi(k);
-usePluginFs(libcFs(k, getLibc));
+usePluginFs(libcFs(k, getLibc));"
+cat >"$work/entry.mjs" <<JS
+$setup
+const cmd = process.env.CNI_COMMAND;
+const sub = process.argv[2];
+if ((cmd === 'ADD' || cmd === 'DEL' || cmd === 'VERSION') && sub !== 'install' && sub !== '--version' && sub !== 'version') {
+  import('$root/cni/hot.ts');
+} else {
+  import(['./full', 'js'].join('.'));
+}
+JS
+cat >"$work/full.mjs" <<JS
+$setup
 import('$root/cni/main.ts');
 JS
 elif [[ $ffi == koffi ]]; then
@@ -88,7 +104,7 @@ fi
 # change behaviour with the runtime's working directory, and it saves the directory scans).
 common=(--compile --minify --bytecode --format=cjs --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
 if [[ $ffi == bun ]]; then
-  node_modules/.bin/bun build "${common[@]}" --compile-jit-policy=100 "$work/entry.mjs" --outfile "$work/twill" >/dev/null
+  node_modules/.bin/bun build "${common[@]}" --compile-jit-policy=100 "$work/entry.mjs" "$work/full.mjs" --outfile "$work/twill" >/dev/null
 else
 cat >"$work/build.mjs" <<JS
 const koffiNative = {
