@@ -51,16 +51,34 @@ const entry = (kind: EntryKind, object: NlObject, source: PeerSource): Entry => 
 export class PeerSource implements EntrySource {
   readonly spec: PeerSpec;
   readonly dev: DeviceInfo;
-  constructor(spec: PeerSpec, dev: DeviceInfo) { this.spec = spec; this.dev = dev; }
+  /** Derived once: entries are rebuilt often (events, diffs, status), these never change. */
+  readonly nhid: number;
+  readonly dst: string;
+  readonly direct: boolean;
+
+  constructor(spec: PeerSpec, dev: DeviceInfo) {
+    this.spec = spec;
+    this.dev = dev;
+    this.nhid = nexthopId(spec.subnet);
+    this.dst = spec.subnetText ?? formatPrefix(spec.subnet);
+    this.direct = dev.direct !== undefined && contains(dev.direct.prefix, parseIp(spec.publicIP));
+  }
 
   get owner(): string { return this.spec.key; }
 
   /** Every entry of this peer, in write order. */
-  entries(): Entry[] { return peerEntries(this.spec, this.dev, this); }
+  entries(): Entry[] {
+    const out: Entry[] = [];
+    for (const kind of PEER_KINDS) {
+      const e = peerEntry(kind, this);
+      if (e) out.push(e);
+    }
+    return out;
+  }
 
   /** The entry with this key, or undefined when the peer has none. */
   entry(key: string): Entry | undefined {
-    const e = peerEntry(key.slice(0, key.indexOf('|')) as EntryKind, this.spec, this.dev, this);
+    const e = peerEntry(key.slice(0, key.indexOf('|')) as EntryKind, this);
     return e?.key === key ? e : undefined;
   }
 }
@@ -68,7 +86,6 @@ export class PeerSource implements EntrySource {
 export function nexthopId(subnet: Prefix): number {
   return Number(subnet.addr & 0xffffffffn);
 }
-
 /** The /32 of our subnet's network address on the VXLAN device (what peers' ARP entries name). */
 export function localEntries(local: Prefix, dev: DeviceInfo): Entry[] {
   const object: NlObject = { kind: 'addr', ifindex: dev.index, family: 4, address: formatIp(networkAddress(local)), prefixLen: 32 };
@@ -78,45 +95,41 @@ export function localEntries(local: Prefix, dev: DeviceInfo): Entry[] {
 const PEER_KINDS: readonly EntryKind[] = ['arp', 'fdb', 'nexthop', 'route'];
 
 /** A peer's entries in write order: ARP, FDB, nexthop, route (fewer with DirectRouting or without nexthop objects). */
-export function peerEntries(p: PeerSpec, dev: DeviceInfo, source = new PeerSource(p, dev)): Entry[] {
-  const out: Entry[] = [];
-  for (const kind of PEER_KINDS) {
-    const e = peerEntry(kind, p, dev, source);
-    if (e) out.push(e);
-  }
-  return out;
+export function peerEntries(p: PeerSpec, dev: DeviceInfo): Entry[] {
+  return new PeerSource(p, dev).entries();
 }
 
 /** The one entry of `kind` the peer needs, or undefined when it needs none of that kind. */
-export function peerEntry(kind: EntryKind, p: PeerSpec, dev: DeviceInfo, source: PeerSource): Entry | undefined {
-  const dst = p.subnetText ?? formatPrefix(p.subnet);
-  const id = nexthopId(p.subnet);
-  if (dev.direct && contains(dev.direct.prefix, parseIp(p.publicIP))) {
-    const out = dev.direct.ifindex;
+function peerEntry(kind: EntryKind, src: PeerSource): Entry | undefined {
+  const { spec: p, dev, dst, nhid: id } = src;
+  if (src.direct) {
+    const out = dev.direct!.ifindex;
     switch (kind) {
       case 'nexthop':
-        return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL }, source) : undefined;
+        return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL }, src) : undefined;
       case 'route':
         return dev.nexthops
-          ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source)
-          : entry('route', { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source);
+          ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src)
+          : entry('route', { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src);
       default:
         return undefined;
     }
   }
-  const gw = dst.slice(0, dst.indexOf('/'));   // a Prefix's address is its network address
   switch (kind) {
     case 'arp':
-      return entry('arp', { kind: 'neigh', family: 4, ifindex: dev.index, ip: gw, mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 }, source);
+      return entry('arp', { kind: 'neigh', family: 4, ifindex: dev.index, ip: gatewayOf(dst), mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 }, src);
     case 'fdb':
-      return entry('fdb', { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF }, source);
+      return entry('fdb', { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF }, src);
     case 'nexthop':
-      return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL }, source) : undefined;
+      return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL }, src) : undefined;
     case 'route':
       return dev.nexthops
-        ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source)
-        : entry('route', { kind: 'route', family: 4, dst, gateway: gw, ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE }, source);
+        ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src)
+        : entry('route', { kind: 'route', family: 4, dst, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src);
     default:
       return undefined;
   }
 }
+
+/** The peer's gateway on the overlay: its subnet's network address (a Prefix's address is its network address). */
+const gatewayOf = (dst: string): string => dst.slice(0, dst.indexOf('/'));
