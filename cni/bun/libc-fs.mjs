@@ -62,18 +62,22 @@ export function libcFs(k, declareNetlink) {
     }
   };
 
-  /** Reads `fd` to EOF; undefined on a read error (the caller decides). */
+  /**
+   * Reads `fd` to EOF; undefined on a read error (the caller decides). One buffer serves every
+   * read (an ADD reads every IPAM record): a fresh 4 KiB buffer per file was a page fault each.
+   */
+  let rbuf;
   const readAll = (fd) => {
-    let buf = Buffer.allocUnsafe(4096);
+    rbuf ??= Buffer.allocUnsafe(4096);
     let len = 0;
     for (;;) {
-      if (len === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
+      if (len === rbuf.length) {
+        const bigger = Buffer.allocUnsafe(rbuf.length * 2);
+        rbuf.copy(bigger, 0, 0, len);
+        rbuf = bigger;
       }
-      const n = libc().read(fd, buf.subarray(len), buf.length - len);
-      if (n === 0) return buf.toString('utf8', 0, len);
+      const n = libc().read(fd, rbuf.subarray(len), rbuf.length - len);
+      if (n === 0) return rbuf.toString('utf8', 0, len);
       if (n > 0) { len += n; continue; }
       if (k.errno() !== EINTR) return undefined;
     }
