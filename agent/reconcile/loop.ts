@@ -74,8 +74,7 @@ export class Reconciler {
       // them; 20k of them follow a 20k-peer start): apply() already recorded it. The kernel
       // agreeing with the cache changes nothing — a key whose desired entry differs is dirty
       // already — so the desired state is not even consulted.
-      const have = this.observed.get(e.key);
-      if (have && sameEntry(have, e)) return;
+      if (this.observed.matches(e.key, e)) return;
     }
     const want = this.d.desired().get(e.key);
     if (ev.type === 'del') {

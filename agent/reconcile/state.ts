@@ -18,6 +18,8 @@ export interface EntrySource {
   /** The lease key of the peer. */
   readonly owner: string;
   entry(key: string): Entry | undefined;
+  /** The kernel object of the entry of `kind` (no key or Entry built), if the source has one. */
+  object(kind: EntryKind): NlObject | undefined;
 }
 
 export type KernelState = Map<string, Entry>;
@@ -55,9 +57,14 @@ export function entryKey(kind: EntryKind, o: NlObject): string {
 /** The fields that matter for equality (ignores kernel-filled extras such as flags we did not set). */
 export function sameEntry(a: Entry, b: Entry): boolean {
   if (a.source !== undefined && a.source === b.source && a.key === b.key) return true;
-  const x = a.object as unknown as Record<string, unknown>;
-  const y = b.object as unknown as Record<string, unknown>;
-  switch (a.kind) {
+  return sameObject(a.kind, a.object, b.object);
+}
+
+/** sameEntry on bare objects of one kind. */
+export function sameObject(kind: EntryKind, a: NlObject, b: NlObject): boolean {
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  switch (kind) {
     case 'addr': return x.address === y.address && x.prefixLen === y.prefixLen;
     case 'arp': return x.mac === y.mac && x.state === y.state;
     case 'fdb': return x.ip === y.ip && x.state === y.state;
@@ -97,6 +104,15 @@ export class ObservedState {
   get(key: string): Entry | undefined {
     const v = this.raw.get(key);
     return v === undefined || isEntry(v) ? v : v.entry(key);
+  }
+
+  /** Whether the cache holds an entry equal to `e` under `key` (without building it). */
+  matches(key: string, e: Entry): boolean {
+    const v = this.raw.get(key);
+    if (v === undefined) return false;
+    if (isEntry(v)) return sameEntry(v, e);
+    const o = v.object(e.kind);
+    return o !== undefined && sameObject(e.kind, o, e.object);
   }
 
   /** Whether `e` itself (or its source) is what the cache holds for `key`. */

@@ -42,10 +42,8 @@ export interface PeerSpec {
   subnetText?: string;
 }
 
-const entry = (kind: EntryKind, object: NlObject, source: PeerSource): Entry => {
-  const key = entryKey(kind, object);
-  return { kind, key, object, source };
-};
+const entry = (kind: EntryKind, object: NlObject | undefined, source: PeerSource): Entry | undefined =>
+  object === undefined ? undefined : { kind, key: entryKey(kind, object), object, source };
 
 /** One peer's entries on one device: immutable (a changed lease or device makes a new source). */
 export class PeerSource implements EntrySource {
@@ -70,7 +68,7 @@ export class PeerSource implements EntrySource {
   entries(): Entry[] {
     const out: Entry[] = [];
     for (const kind of PEER_KINDS) {
-      const e = peerEntry(kind, this);
+      const e = entry(kind, peerObject(kind, this), this);
       if (e) out.push(e);
     }
     return out;
@@ -78,9 +76,12 @@ export class PeerSource implements EntrySource {
 
   /** The entry with this key, or undefined when the peer has none. */
   entry(key: string): Entry | undefined {
-    const e = peerEntry(key.slice(0, key.indexOf('|')) as EntryKind, this);
+    const kind = key.slice(0, key.indexOf('|')) as EntryKind;
+    const e = entry(kind, peerObject(kind, this), this);
     return e?.key === key ? e : undefined;
   }
+
+  object(kind: EntryKind): NlObject | undefined { return peerObject(kind, this); }
 }
 
 export function nexthopId(subnet: Prefix): number {
@@ -99,33 +100,33 @@ export function peerEntries(p: PeerSpec, dev: DeviceInfo): Entry[] {
   return new PeerSource(p, dev).entries();
 }
 
-/** The one entry of `kind` the peer needs, or undefined when it needs none of that kind. */
-function peerEntry(kind: EntryKind, src: PeerSource): Entry | undefined {
+/** The kernel object of the one entry of `kind` the peer needs, or undefined when it needs none. */
+function peerObject(kind: EntryKind, src: PeerSource): NlObject | undefined {
   const { spec: p, dev, dst, nhid: id } = src;
   if (src.direct) {
     const out = dev.direct!.ifindex;
     switch (kind) {
       case 'nexthop':
-        return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL }, src) : undefined;
+        return dev.nexthops ? { kind: 'nexthop', id, family: 4, gateway: p.publicIP, ifindex: out, onlink: false, protocol: RTPROT_TWILL } : undefined;
       case 'route':
         return dev.nexthops
-          ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src)
-          : entry('route', { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src);
+          ? { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }
+          : { kind: 'route', family: 4, dst, gateway: p.publicIP, ifindex: out, protocol: RTPROT_TWILL, table: MAIN_TABLE };
       default:
         return undefined;
     }
   }
   switch (kind) {
     case 'arp':
-      return entry('arp', { kind: 'neigh', family: 4, ifindex: dev.index, ip: gatewayOf(dst), mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 }, src);
+      return { kind: 'neigh', family: 4, ifindex: dev.index, ip: gatewayOf(dst), mac: p.vtepMAC, state: NUD_PERMANENT, flags: 0 };
     case 'fdb':
-      return entry('fdb', { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF }, src);
+      return { kind: 'neigh', family: 'bridge', ifindex: dev.index, ip: p.publicIP, mac: p.vtepMAC, state: NUD_PERMANENT, flags: NTF_SELF };
     case 'nexthop':
-      return dev.nexthops ? entry('nexthop', { kind: 'nexthop', id, family: 4, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL }, src) : undefined;
+      return dev.nexthops ? { kind: 'nexthop', id, family: 4, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL } : undefined;
     case 'route':
       return dev.nexthops
-        ? entry('route', { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src)
-        : entry('route', { kind: 'route', family: 4, dst, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE }, src);
+        ? { kind: 'route', family: 4, dst, nhid: id, protocol: RTPROT_TWILL, table: MAIN_TABLE }
+        : { kind: 'route', family: 4, dst, gateway: gatewayOf(dst), ifindex: dev.index, onlink: true, protocol: RTPROT_TWILL, table: MAIN_TABLE };
     default:
       return undefined;
   }

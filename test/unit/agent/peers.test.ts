@@ -162,7 +162,13 @@ describe('ObservedState stores in-sync entries as their source', () => {
       expect(o.get(e.key)).toEqual(e);
     }
     const foreign = { kind: 'arp' as const, key: 'arp|5|10.244.1.0', object: { kind: 'neigh' as const, family: 4 as const, ifindex: 5, ip: '10.244.1.0', mac: '02:00:00:00:00:01', state: 0x80, flags: 0 } };
+    const arpKey = 'arp|5|10.244.1.0';
+    expect(o.matches(arpKey, t.desired().get(arpKey)!)).toBe(true);
+    const kernelEcho = { kind: 'arp' as const, key: arpKey, object: { ...t.desired().get(arpKey)!.object, flags: 0x40 } };
+    expect(o.matches(arpKey, kernelEcho)).toBe(true);      // kernel extras do not matter
     o.set(foreign.key, foreign);
+    expect(o.matches(arpKey, kernelEcho)).toBe(false);     // the cache now holds another MAC
+    expect(o.matches('arp|5|10.244.200.0', kernelEcho)).toBe(false);
     expect(o.get(foreign.key)).toBe(foreign);
     expect(o.recorded(foreign.key, t.desired().get(foreign.key)!)).toBe(false);
   });
