@@ -2,8 +2,9 @@
 // ≈150 MiB that is garbage a moment later (the listing, 80k-entry plans and dirty sets); lease
 // events and scrapes add more. V8 frees old-space and large-object pages only in a full
 // (mark-compact) GC, which it starts when the heap grows again; an idle agent never allocates
-// enough for that, and Node runs no V8 idle tasks (so no memory reducer), so the resident set
-// stayed at the peak: ≈205 MiB at 20k peers, against ≈130–175 MiB after one full GC.
+// enough for that, so the resident set stayed near the peak: ≈205 MiB at 20k peers, against
+// ≈130–175 MiB after one full GC. V8's memory reducer (a few GCs over ≈30 s after a burst) then
+// returns pooled pages as well; bin/twilld.js says what each costs.
 // HeapCompactor runs one full GC when the used heap has grown well past the live size the last
 // one left, checked every few seconds (one cheap heap-statistics read) and after full passes.
 // `gc` is taken with --expose-gc set at run time (the pattern Node documents for
