@@ -1,16 +1,13 @@
-// The etcd3 client as twill configures it, plus the few raw RPC helpers the subnet manager
-// needs (paginated list, guarded txn, one-shot keepalive, TTL lookup).
+// The etcd client as twill configures it (lib/subnet/etcd-gateway.ts: etcd's JSON gateway over
+// node:http), plus the few helpers the subnet manager needs (paginated list, TTL lookups).
 //
-// Fault handling: etcd3's default wraps each host in a circuit breaker that stays open for 5 s
-// after three failures, and retries every call three times. After an outage that delays the
-// first successful call by ≈5 s, and it hides failures from our own retry loops, which already
-// back off with jitter and report why. So both policies are pass-throughs: every call goes
-// straight to gRPC, fails fast while etcd is down (a per-call deadline bounds hung servers),
-// and the caller's Backoff decides when to try again. gRPC's own reconnect backoff is capped
-// at 1 s and keepalive pings detect a dead or frozen server on idle watch streams.
+// Fault handling: every call goes straight to etcd and fails fast while it is down (a per-call
+// deadline bounds hung servers); the caller's Backoff decides when to try again, and reports why.
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions, type IKeyValue, type IRangeResponse } from 'etcd3';
+import { EtcdGateway, type EtcdKeyValue, type EtcdTls } from './etcd-gateway.js';
 import { TwillError, errorMessage } from '../errors.js';
+
+export type { EtcdKeyValue } from './etcd-gateway.js';
 
 export interface EtcdConnectOptions {
   endpoints: string[];
@@ -23,24 +20,7 @@ export interface EtcdConnectOptions {
   requestTimeoutMs?: number | undefined;
 }
 
-type FaultHandling = NonNullable<IOptions['faultHandling']>;
-type Policy = NonNullable<FaultHandling['global']>;
-type WatchBackoff = NonNullable<FaultHandling['watchBackoff']>;
-
-const noEvent = () => ({ dispose() { /* nothing to unsubscribe */ } });
-
-/** A cockatiel-compatible policy that just runs the call (etcd3 only ever calls execute). */
-const passThrough: Policy = {
-  _altReturn: undefined as never,
-  onSuccess: noEvent,
-  onFailure: noEvent,
-  execute: async (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
-};
-
-/** Constant 500 ms watch reconnect backoff (we cancel our watch on disconnect anyway). */
-const watchBackoff: WatchBackoff = { duration: 500, next: () => watchBackoff };
-
-function credentials(o: EtcdConnectOptions): IOptions['credentials'] {
+function tlsOf(o: EtcdConnectOptions): EtcdTls | undefined {
   if (!o.caFile && !o.certFile && !o.keyFile) return undefined;
   if (!o.caFile) throw new TwillError('CONFIG_INVALID', 'etcd TLS: --etcd-cafile is required when a client certificate or key is given', { field: 'etcd-cafile' });
   if (!!o.certFile !== !!o.keyFile) throw new TwillError('CONFIG_INVALID', 'etcd TLS: --etcd-certfile and --etcd-keyfile must be given together', { field: o.certFile ? 'etcd-keyfile' : 'etcd-certfile' });
@@ -48,32 +28,27 @@ function credentials(o: EtcdConnectOptions): IOptions['credentials'] {
     try { return readFileSync(path); } catch (err) { throw new TwillError('CONFIG_INVALID', `etcd TLS: cannot read ${what} ${path}: ${errorMessage(err)}`, { field: what, value: path, cause: err }); }
   };
   return {
-    rootCertificate: read(o.caFile, 'etcd-cafile'),
-    ...(o.keyFile ? { privateKey: read(o.keyFile, 'etcd-keyfile') } : {}),
-    ...(o.certFile ? { certChain: read(o.certFile, 'etcd-certfile') } : {}),
+    ca: read(o.caFile, 'etcd-cafile'),
+    ...(o.keyFile ? { key: read(o.keyFile, 'etcd-keyfile') } : {}),
+    ...(o.certFile ? { cert: read(o.certFile, 'etcd-certfile') } : {}),
   };
 }
 
-export function createEtcdClient(o: EtcdConnectOptions): Etcd3 {
+export function createEtcdClient(o: EtcdConnectOptions): EtcdGateway {
   if (o.endpoints.length === 0) throw new TwillError('CONFIG_INVALID', 'etcd: no endpoints given', { field: 'etcd-endpoints', value: o.endpoints });
-  const timeout = o.requestTimeoutMs ?? 5000;
-  const creds = credentials(o);
-  return new Etcd3({
-    hosts: o.endpoints,
-    ...(creds ? { credentials: creds } : {}),
+  for (const e of o.endpoints) {
+    let u: URL | undefined;
+    try { u = new URL(e); } catch { u = undefined; }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) {
+      throw new TwillError('CONFIG_INVALID', `--etcd-endpoints: ${JSON.stringify(e)} is invalid: must be an http:// or https:// URL`, { field: 'etcd-endpoints', value: e, rule: 'http(s) URL' });
+    }
+  }
+  const tls = tlsOf(o);
+  return new EtcdGateway({
+    endpoints: o.endpoints,
+    tls,
     ...(o.username ? { auth: { username: o.username, password: o.password ?? '' } } : {}),
-    dialTimeout: timeout,
-    // gRPC deadlines are wall-clock by nature; the injected Clock does not apply here.
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-    faultHandling: { host: () => passThrough, global: passThrough, watchBackoff },
-    grpcOptions: {
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      'grpc.keepalive_time_ms': 10_000,          // etcd's default enforcement minimum is 5 s
-      'grpc.keepalive_timeout_ms': 5000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.max_receive_message_length': 256 * 1024 * 1024,
-    },
+    timeoutMs: o.requestTimeoutMs ?? 5000,
   });
 }
 
@@ -87,14 +62,14 @@ export function prefixEnd(prefix: string): Buffer {
 }
 
 /** All keys under `prefix` at one revision, fetched in pages (bounded message sizes). */
-export async function listPrefix(client: Etcd3, prefix: string, pageSize = 2000): Promise<{ revision: bigint; kvs: IKeyValue[] }> {
+export async function listPrefix(client: EtcdGateway, prefix: string, pageSize = 2000): Promise<{ revision: bigint; kvs: EtcdKeyValue[] }> {
   const end = prefixEnd(prefix);
-  const kvs: IKeyValue[] = [];
+  const kvs: EtcdKeyValue[] = [];
   let key = Buffer.from(prefix);
   let revision: string | undefined;
   for (;;) {
-    const res: IRangeResponse = await client.kv.range({ key, range_end: end, limit: pageSize, ...(revision ? { revision } : {}) });
-    revision ??= res.header.revision;
+    const res = await client.range({ key, range_end: end, limit: pageSize, ...(revision ? { revision } : {}) });
+    revision ??= res.revision;
     kvs.push(...res.kvs);
     const last = res.kvs[res.kvs.length - 1];
     if (!res.more || !last) break;
@@ -104,10 +79,9 @@ export async function listPrefix(client: Etcd3, prefix: string, pageSize = 2000)
 }
 
 /** Remaining TTL in seconds of an etcd lease; ≤ 0 when it is gone. */
-export async function leaseTtl(client: Etcd3, id: string): Promise<number> {
+export async function leaseTtl(client: EtcdGateway, id: string): Promise<number> {
   try {
-    const res = await client.leaseClient.leaseTimeToLive({ ID: id });
-    return Number(res.TTL);
+    return await client.leaseTimeToLive(id);
   } catch (err) {
     if (/lease not found|requested lease not found/i.test(errorMessage(err))) return -1;
     throw err;
@@ -115,23 +89,12 @@ export async function leaseTtl(client: Etcd3, id: string): Promise<number> {
 }
 
 /** One keepalive round trip; returns the new TTL in seconds (≤ 0: the lease is gone). */
-export async function keepaliveOnce(client: Etcd3, id: string, timeoutMs: number): Promise<number> {
-  const stream = await client.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      stream.on('data', (res: { TTL: string }) => resolve(Number(res.TTL)));
-      stream.on('error', reject);
-      stream.on('end', () => reject(new Error('keepalive stream ended without a reply')));
-      stream.write({ ID: id });
-    });
-  } finally {
-    stream.end();
-    stream.cancel();
-  }
+export function keepaliveOnce(client: EtcdGateway, id: string): Promise<number> {
+  return client.leaseKeepAliveOnce(id);
 }
 
 /** Runs `fn` with TTL lookups for many lease ids at bounded concurrency, deduplicated. */
-export async function leaseTtls(client: Etcd3, ids: Iterable<string>, concurrency = 64): Promise<Map<string, number>> {
+export async function leaseTtls(client: EtcdGateway, ids: Iterable<string>, concurrency = 64): Promise<Map<string, number>> {
   const todo = [...new Set(ids)];
   const out = new Map<string, number>();
   let next = 0;

@@ -10,9 +10,9 @@
 // revision + 1. Watching from any consistent list's revision is correct — whatever changed
 // since arrives as events — so start-up lists and decodes 20k subnets once instead of twice.
 //
-// We use the raw gRPC watch stream, not etcd3's WatchManager: one stream per attempt whose
-// every failure surfaces here, instead of a manager that reconnects behind our back.
-import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
+// One watch stream per attempt (etcd's gateway, lib/subnet/etcd-gateway.ts) whose every failure
+// surfaces here, never a client that reconnects behind our back.
+import type { EtcdGateway, EtcdKeyValue as IKeyValue, WatchResponse as IWatchResponse, WatchStream } from './etcd-gateway.js';
 import type { Lease, LeaseEvent } from './types.js';
 import type { Logger } from '../log.js';
 import { Backoff, type Clock } from '../retry.js';
@@ -23,7 +23,7 @@ import { leaseTtls, listPrefix, prefixEnd } from './etcd-client.js';
 import { AsyncQueue } from './queue.js';
 
 export interface WatchDeps {
-  client: Etcd3;
+  client: EtcdGateway;
   dir: string;                 // "<prefix>/subnets/"
   clock: Clock;
   log: Logger;
@@ -56,7 +56,7 @@ function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): Decod
 
 /** Lists and decodes `dir` once (expirations left at 0): the acquisition plans from this
  *  listing and hands it to the watch, so a start-up lists and decodes the subnets once. */
-export async function listLeases(client: Etcd3, dir: string): Promise<Listing> {
+export async function listLeases(client: EtcdGateway, dir: string): Promise<Listing> {
   const { revision, kvs } = await listPrefix(client, dir);
   const entries = new Array<ListedEntry>(kvs.length);
   for (let i = 0; i < kvs.length; i++) {
@@ -87,21 +87,24 @@ type Item = { res: IWatchResponse } | { err: Error };
 
 class RawWatch {
   private readonly q = new AsyncQueue<Item>();
-  private stream: Awaited<ReturnType<Etcd3['watchClient']['watch']>> | undefined;
+  private stream: WatchStream | undefined;
 
   async open(d: WatchDeps, startRevision: bigint, signal: AbortSignal): Promise<void> {
-    const stream = await d.client.watchClient.watch();
-    this.stream = stream;
-    stream.on('data', (res: IWatchResponse) => this.q.push({ res }));
-    stream.on('error', (err: Error) => this.q.push({ err }));
-    stream.on('end', () => this.q.push({ err: new Error('watch stream ended') }));
-    stream.write({ create_request: { key: Buffer.from(d.dir), range_end: prefixEnd(d.dir), start_revision: startRevision.toString(), prev_kv: true } });
     const timer = new AbortController();
     const both = AbortSignal.any([signal, timer.signal]);
     void d.clock.sleep(d.createTimeoutMs, both).then(() => timer.abort(), () => undefined);
-    const first = await this.next(both).finally(() => timer.abort());
-    if (!first && !signal.aborted) throw new Error(`watch not created within ${d.createTimeoutMs} ms`);
-    if (first && !first.created) throw new Error('watch stream answered before confirming creation');
+    try {
+      this.stream = await d.client.watch(
+        { key: Buffer.from(d.dir), range_end: prefixEnd(d.dir), start_revision: startRevision.toString(), prev_kv: true },
+        (res) => this.q.push({ res }),
+        (err) => this.q.push({ err }),
+      );
+      const first = await this.next(both);
+      if (!first && !signal.aborted) throw new Error(`watch not created within ${d.createTimeoutMs} ms`);
+      if (first && !first.created) throw new Error('watch stream answered before confirming creation');
+    } finally {
+      timer.abort();
+    }
   }
 
   /** Next response with events; throws on any error/cancel; undefined when aborted. */
@@ -110,7 +113,7 @@ class RawWatch {
     if (!item) return undefined;
     if ('err' in item) throw item.err;
     const res = item.res;
-    if (res.canceled || (res.compact_revision && res.compact_revision !== '0')) {
+    if (res.canceled || res.compact_revision !== '0') {
       throw new Error(`watch cancelled by etcd: ${res.cancel_reason || `reason empty (compacted at revision ${res.compact_revision || '?'})`}`);
     }
     return res;
@@ -118,22 +121,17 @@ class RawWatch {
 
   close(): void {
     this.q.close();
-    const s = this.stream;
-    if (!s) return;
-    // The queue is closed, so late data is dropped; cancel() reports CANCELLED as an 'error',
-    // which the listener from open() pushes into the closed queue (a no-op).
-    s.end();
-    s.cancel();
+    this.stream?.cancel();
   }
 }
 
 async function eventsOf(d: WatchDeps, res: IWatchResponse, known: Map<string, Lease>): Promise<LeaseEvent[]> {
-  const puts = res.events.filter((e) => e.type === 'Put' && e.kv.lease !== '0');
+  const puts = res.events.filter((e) => e.type === 'PUT' && e.kv.lease !== '0');
   const ttls = puts.length ? await leaseTtls(d.client, puts.map((e) => e.kv.lease)) : new Map<string, number>();
   const out: LeaseEvent[] = [];
   for (const e of res.events) {
     const key = e.kv.key.toString();
-    if (e.type === 'Delete') {
+    if (e.type === 'DELETE') {
       out.push(...deleteEvents(known.get(key)));
       known.delete(key);
       continue;

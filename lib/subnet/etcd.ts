@@ -20,7 +20,7 @@
 // (and revokes our orphaned etcd lease). The agent's lease keeper then calls acquireLease with
 // the old subnet as previousSubnet: it gets the same subnet back if it is still free (the
 // datapath is kept), and must exit non-zero if it gets a different one.
-import type { Etcd3, IKeyValue } from 'etcd3';
+import type { EtcdGateway, EtcdKeyValue as IKeyValue } from './etcd-gateway.js';
 import type { NetConf } from '../config/types.js';
 import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from './types.js';
 import { parseNetConf } from '../config/net-conf.js';
@@ -66,7 +66,7 @@ type Pair = { subnet: string; ipv6Subnet?: string };
 export class EtcdSubnetManager implements SubnetManager {
   readonly name = 'etcd' as const;
   readonly prefix: string;
-  private readonly client: Etcd3;
+  private readonly client: EtcdGateway;
   private readonly endpoints: string[];
   private readonly dir: string;
   private readonly ttlSec: number;
@@ -101,7 +101,7 @@ export class EtcdSubnetManager implements SubnetManager {
 
   async getNetworkConfig(signal: AbortSignal): Promise<NetConf> {
     const key = `${this.prefix}/config`;
-    const res = await this.call(`read ${key}`, signal, () => this.client.kv.range({ key: Buffer.from(key) }));
+    const res = await this.call(`read ${key}`, signal, () => this.client.range({ key: Buffer.from(key) }));
     const kv = res.kvs[0];
     if (!kv) {
       throw new TwillError('CONFIG_MISSING', `no network config at ${key} in etcd (${this.endpoints.join(',')}); write net-conf.json there, ` +
@@ -134,7 +134,7 @@ export class EtcdSubnetManager implements SubnetManager {
   async renewLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
     if (lease.leaseId === undefined) return this.checkReservation(lease, signal);
     const t0 = this.clock.now();
-    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, lease.leaseId!, this.timeoutMs));
+    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, lease.leaseId!));
     if (ttl <= 0) throw this.lost(lease, `etcd lease ${lease.leaseId} expired or was revoked`);
     const kv = await this.getKey(lease.key, signal);
     if (!kv) {
@@ -159,8 +159,8 @@ export class EtcdSubnetManager implements SubnetManager {
       return;
     }
     const key = Buffer.from(lease.key);
-    await this.call('release', signal, () => this.client.kv.txn({
-      compare: [{ key, target: 'Lease', result: 'Equal', lease: lease.leaseId }],
+    await this.call('release', signal, () => this.client.txn({
+      compare: [{ key, target: 'LEASE', result: 'EQUAL', lease: lease.leaseId }],
       success: [{ request_delete_range: { key } }],
       failure: [],
     }));
@@ -213,11 +213,11 @@ export class EtcdSubnetManager implements SubnetManager {
     const pair: Pair = plan.ipv6Subnet ? { subnet: plan.subnet, ipv6Subnet: plan.ipv6Subnet } : { subnet: plan.subnet };
     const key = subnetKeyPath(this.prefix, pair);
     const t0 = this.clock.now();
-    const grant = await this.call('grant lease', signal, () => this.client.leaseClient.leaseGrant({ TTL: this.ttlSec }));
-    const res = await this.call(`create ${key}`, signal, () => this.client.kv.txn({
+    const grant = await this.call('grant lease', signal, () => this.client.leaseGrant(this.ttlSec));
+    const res = await this.call(`create ${key}`, signal, () => this.client.txn({
       compare: [
-        { key: Buffer.from(key), target: 'Create', result: 'Equal', create_revision: 0 },
-        { key: Buffer.from(this.dir), range_end: prefixEnd(this.dir), target: 'Mod', result: 'Less', mod_revision: (revision + 1n).toString() },
+        { key: Buffer.from(key), target: 'CREATE', result: 'EQUAL', create_revision: 0 },
+        { key: Buffer.from(this.dir), range_end: prefixEnd(this.dir), target: 'MOD', result: 'LESS', mod_revision: (revision + 1n).toString() },
       ],
       success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: grant.ID } }],
       failure: [],
@@ -236,19 +236,19 @@ export class EtcdSubnetManager implements SubnetManager {
       return { ...base, expiration: null };
     }
     const t0 = this.clock.now();
-    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, kv.lease, this.timeoutMs));
+    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, kv.lease));
     if (ttl > 0) {
       if (changed && !(await this.putIfUnchanged(kv, value, kv.lease, signal))) return undefined;
       return { ...base, expiration: t0 + ttl * 1000, leaseId: kv.lease };
     }
-    const grant = await this.call('grant lease', signal, () => this.client.leaseClient.leaseGrant({ TTL: this.ttlSec }));
+    const grant = await this.call('grant lease', signal, () => this.client.leaseGrant(this.ttlSec));
     if (!(await this.putIfUnchanged(kv, value, grant.ID, signal))) { await this.revoke(grant.ID); return undefined; }
     return { ...base, expiration: t0 + Number(grant.TTL) * 1000, leaseId: grant.ID };
   }
 
   private async putIfUnchanged(kv: IKeyValue, value: string, leaseId: string | undefined, signal: AbortSignal): Promise<boolean> {
-    const res = await this.call(`update ${kv.key.toString()}`, signal, () => this.client.kv.txn({
-      compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+    const res = await this.call(`update ${kv.key.toString()}`, signal, () => this.client.txn({
+      compare: [{ key: kv.key, target: 'MOD', result: 'EQUAL', mod_revision: kv.mod_revision }],
       success: [{ request_put: { key: kv.key, value: Buffer.from(value), ...(leaseId ? { lease: leaseId } : {}) } }],
       failure: [],
     }));
@@ -256,8 +256,8 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   private async deleteIfUnchanged(kv: IKeyValue, signal: AbortSignal): Promise<void> {
-    await this.call(`delete ${kv.key.toString()}`, signal, () => this.client.kv.txn({
-      compare: [{ key: kv.key, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision }],
+    await this.call(`delete ${kv.key.toString()}`, signal, () => this.client.txn({
+      compare: [{ key: kv.key, target: 'MOD', result: 'EQUAL', mod_revision: kv.mod_revision }],
       success: [{ request_delete_range: { key: kv.key } }],
       failure: [],
     }));
@@ -275,7 +275,7 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   private async getKey(key: string, signal: AbortSignal): Promise<IKeyValue | undefined> {
-    const res = await this.call(`read ${key}`, signal, () => this.client.kv.range({ key: Buffer.from(key) }));
+    const res = await this.call(`read ${key}`, signal, () => this.client.range({ key: Buffer.from(key) }));
     return res.kvs[0];
   }
 
@@ -292,7 +292,7 @@ export class EtcdSubnetManager implements SubnetManager {
   /** Best-effort revoke: a failure only leaves an unused lease to expire on its own. */
   private async revoke(id: string): Promise<void> {
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: id });
+      await this.client.leaseRevoke(id);
     } catch (err) {
       if (!/lease not found/i.test(errorMessage(err))) this.log.warn({ leaseId: id, err: errorMessage(err) }, 'could not revoke etcd lease; it will expire');
     }

@@ -30,7 +30,10 @@ function openssl(args: string[]): void {
 function makeCerts(): void {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=twill-test-ca']);
-  for (const [name, usage, san] of [['server', 'serverAuth', 'IP:127.0.0.1'], ['client', 'clientAuth', 'DNS:twill']] as const) {
+  // etcd's JSON gateway presents the server certificate as a client certificate (so it needs
+  // clientAuth too, as kubeadm's have); 'serveronly' lacks it, to test the error that says so.
+  const certs = [['server', 'serverAuth,clientAuth', 'IP:127.0.0.1'], ['serveronly', 'serverAuth', 'IP:127.0.0.1'], ['client', 'clientAuth', 'DNS:twill']] as const;
+  for (const [name, usage, san] of certs) {
     openssl(['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
     writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`);
     openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', '-extfile', `${name}.ext`]);
@@ -77,6 +80,22 @@ describe('EtcdSubnetManager over TLS with client certificates', () => {
     try { manager({ endpoints: [etcd.endpoint], caFile: join(dir, 'missing.crt') }); } catch (e) { err = e; }
     expect(isTwillError(err, 'CONFIG_INVALID')).toBe(true);
     expect((err as Error).message).toContain('missing.crt');
+  });
+});
+
+describe('EtcdSubnetManager against etcd whose server certificate lacks clientAuth', () => {
+  let etcd: EtcdHandle;
+  beforeAll(async () => {
+    etcd = await startEtcd({ tls: {
+      certFile: join(dir, 'serveronly.crt'), keyFile: join(dir, 'serveronly.key'), trustedCaFile: join(dir, 'ca.crt'),
+      clientCertFile: join(dir, 'client.crt'), clientKeyFile: join(dir, 'client.key'),
+    } });
+  });
+  afterAll(async () => { await etcd?.stop(); });
+
+  it('fails with an ETCD error that names the certificate fix', async () => {
+    const m = manager({ endpoints: [etcd.endpoint], caFile: join(dir, 'ca.crt'), certFile: join(dir, 'client.crt'), keyFile: join(dir, 'client.key') });
+    await expect(m.getNetworkConfig(sig())).rejects.toSatisfy((e: TwillError) => isTwillError(e, 'ETCD') && /extendedKeyUsage clientAuth/.test(e.message) && e.message.includes(etcd.endpoint));
   });
 });
 
