@@ -88,6 +88,9 @@ export class EtcdGateway {
       : new HttpAgent({ keepAlive: true });
   }
 
+  /** The endpoint the last call went to (calls fail over in order). */
+  get endpoint(): string { return this.endpoints[this.current]!.href; }
+
   async range(r: RangeRequest): Promise<RangeResponse> {
     const res = await this.call('/v3/kv/range', r);
     return { revision: revisionOf(res), kvs: ((res.kvs ?? []) as Json[]).map(kvOf), more: res.more === true };

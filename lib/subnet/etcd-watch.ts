@@ -30,6 +30,12 @@ export interface WatchDeps {
   random: () => number;
   /** How long to wait for the watch to be created (default 10 s). */
   createTimeoutMs: number;
+  /**
+   * How often an open watch checks that etcd still answers (default 10 s). An HTTP stream has no
+   * keepalive pings: a hung or silently dead etcd would leave the watch waiting for minutes (TCP
+   * keepalive), so a probe that fails — or lands on another endpoint — ends the watch and relists.
+   */
+  livenessMs?: number | undefined;
   /** Test seam: runs after each list, before the watch is opened. */
   afterList?: ((revision: bigint) => Promise<void> | void) | undefined;
   /** A listing made moments ago (by the acquisition), taken instead of listing again. The
@@ -88,6 +94,7 @@ type Item = { res: IWatchResponse } | { err: Error };
 class RawWatch {
   private readonly q = new AsyncQueue<Item>();
   private stream: WatchStream | undefined;
+  private readonly alive = new AbortController();
 
   async open(d: WatchDeps, startRevision: bigint, signal: AbortSignal): Promise<void> {
     const timer = new AbortController();
@@ -105,6 +112,28 @@ class RawWatch {
     } finally {
       timer.abort();
     }
+    void this.liveness(d, AbortSignal.any([signal, this.alive.signal]));
+  }
+
+  private async liveness(d: WatchDeps, stop: AbortSignal): Promise<void> {
+    const endpoint = d.client.endpoint;
+    try {
+      for (;;) {
+        await d.clock.sleep(d.livenessMs ?? 10_000, stop);
+        try {
+          await d.client.range({ key: Buffer.from(d.dir), limit: 1 });
+        } catch (err) {
+          if (!stop.aborted) this.q.push({ err: new Error(`etcd stopped answering the watch's liveness check: ${errorMessage(err)}`) });
+          return;
+        }
+        if (d.client.endpoint !== endpoint) {
+          this.q.push({ err: new Error(`etcd ${endpoint} stopped answering; now using ${d.client.endpoint}`) });
+          return;
+        }
+      }
+    } catch {
+      // aborted: the watch is closed
+    }
   }
 
   /** Next response with events; throws on any error/cancel; undefined when aborted. */
@@ -120,6 +149,7 @@ class RawWatch {
   }
 
   close(): void {
+    this.alive.abort();
     this.q.close();
     this.stream?.cancel();
   }

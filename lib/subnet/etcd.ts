@@ -59,6 +59,8 @@ export interface EtcdSubnetManagerOptions {
   random?: (() => number) | undefined;
   /** Test seam: runs after each watch relist, before the watch opens (tests compact here). */
   afterList?: ((revision: bigint) => Promise<void> | void) | undefined;
+  /** How often an open lease watch checks that etcd still answers (default 10 s; tests shorten it). */
+  watchLivenessMs?: number | undefined;
 }
 
 type Pair = { subnet: string; ipv6Subnet?: string };
@@ -76,6 +78,7 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly log: Logger;
   private readonly random: () => number;
   private readonly afterList: EtcdSubnetManagerOptions['afterList'];
+  private readonly livenessMs: number | undefined;
   private readonly closing = new AbortController();
   private primedListing: { listing: Listing; at: number } | undefined;
   private watching = false;
@@ -91,6 +94,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.log = o.logger ?? silentLogger();
     this.random = o.random ?? Math.random;
     this.afterList = o.afterList;
+    this.livenessMs = o.watchLivenessMs;
     this.client = createEtcdClient({
       endpoints: this.endpoints, caFile: o.caFile, certFile: o.certFile, keyFile: o.keyFile,
       username: o.username, password: o.password, requestTimeoutMs: this.timeoutMs,
@@ -149,7 +153,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.watching = true;
     return watchSubnets({
       client: this.client, dir: this.dir, clock: this.clock, log: this.log, random: this.random,
-      createTimeoutMs: 2 * this.timeoutMs, afterList: this.afterList, primed: () => this.takePrimed(),
+      createTimeoutMs: 2 * this.timeoutMs, afterList: this.afterList, primed: () => this.takePrimed(), livenessMs: this.livenessMs,
     }, AbortSignal.any([signal, this.closing.signal]));
   }
 

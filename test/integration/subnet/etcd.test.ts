@@ -239,6 +239,28 @@ describe('EtcdSubnetManager (real etcd)', () => {
     }
   });
 
+  it('a hung etcd (SIGSTOP) ends the watch through its liveness check; it relists once etcd answers', async () => {
+    const own = await startEtcd();
+    try {
+      const prefix = uniquePrefix();
+      await own.ctl(['put', `${prefix}/config`, JSON.stringify({ Network: '10.244.0.0/16' })]);
+      const m = manager(prefix, { watchLivenessMs: 300, requestTimeoutMs: 1000 }, own);
+      const w = collect(m);
+      await until('first snapshot', () => w.find('snapshot'));
+      own.pause();   // connections stay open: only a check that expects an answer notices
+      await new Promise((r) => setTimeout(r, 2500));
+      own.resume();
+      const snapAt = await until('snapshot after the hang', () => w.timed.filter((e) => e.ev.type === 'snapshot')[1]?.at, 10_000);
+      expect(snapAt).toBeGreaterThan(0);
+      const l = await m.acquireLease(attrs('192.0.2.31'), { signal: sig() });
+      await until('event after recovery', () => w.find('added', (e) => e.lease.key === l.key), 5000);
+      await w.stop();
+    } finally {
+      own.resume();
+      await own.stop();
+    }
+  });
+
   it('works under flannel\'s /coreos.com/network prefix and reads flannel-written leases (dual-stack key form too)', async () => {
     const prefix = '/coreos.com/network';
     await setConfig(prefix, { Network: '10.5.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:5::/48', Backend: { Type: 'vxlan' } });
