@@ -10,7 +10,8 @@ import { canonicalMac, macProblem } from '../lib/ip/mac.js';
 import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
 import type { Lease } from '../lib/subnet/types.js';
 import { sameLeaseData } from '../lib/lease/diff.js';
-import { localEntries, PeerSource, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
+import { localEntries, PeerSource, subnetTextOf as textOf, type DeviceInfo, type PeerSpec } from './backend/vxlan/desired.js';
+import { formatIp } from '../lib/ip/addr.js';
 import type { DesiredState, Entry } from './reconcile/state.js';
 
 export type InvalidReason =
@@ -103,15 +104,16 @@ export class PeerTable {
   private makeView(): DesiredState {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const t = this;
-    return {
+    const view: DesiredState = {
       get: (key) => t.local.get(key) ?? t.ownerOf(key)?.source?.entry(key),
-      has: (key) => (t.local.get(key) ?? t.ownerOf(key)?.source?.entry(key)) !== undefined,
+      has: (key) => view.get(key) !== undefined,
       *values() {
         yield* t.local.values();
         for (const r of t.peers.values()) if (r.source) yield* r.source.entries();
       },
       get size() { return t.local.size + t.entryCount; },
     };
+    return view;
   }
 
   /** The valid peer that would own the entry `key` (by its subnet, nexthop id or VTEP MAC). */
@@ -125,9 +127,10 @@ export class PeerTable {
       case 'arp': holder = this.bySubnet.get(`${rest}/${this.ctxValue.subnetLen}`); break;
       case 'fdb': holder = this.byMac.get(rest); break;
       case 'nexthop': {
+        // The nexthop id is the subnet's IPv4 network address (desired.ts, nexthopId).
         const id = Number(key.slice(bar + 1));
-        const ip = `${id >>> 24}.${(id >>> 16) & 255}.${(id >>> 8) & 255}.${id & 255}`;
-        holder = Number.isInteger(id) && id >= 0 && id <= 0xffffffff ? this.bySubnet.get(`${ip}/${this.ctxValue.subnetLen}`) : undefined;
+        holder = Number.isInteger(id) && id >= 0 && id <= 0xffffffff
+          ? this.bySubnet.get(`${formatIp({ family: 4, value: BigInt(id) })}/${this.ctxValue.subnetLen}`) : undefined;
         break;
       }
       default: return undefined;
@@ -304,7 +307,6 @@ export class PeerTable {
 
 type Holders = Map<string, string | Set<string>>;
 
-const textOf = (spec: PeerSpec): string => spec.subnetText ?? formatPrefix(spec.subnet);
 
 function holderAdd(m: Holders, k: string, key: string): void {
   const h = m.get(k);

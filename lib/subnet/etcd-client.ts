@@ -88,11 +88,6 @@ export async function leaseTtl(client: EtcdGateway, id: string): Promise<number>
   }
 }
 
-/** One keepalive round trip; returns the new TTL in seconds (≤ 0: the lease is gone). */
-export function keepaliveOnce(client: EtcdGateway, id: string): Promise<number> {
-  return client.leaseKeepAliveOnce(id);
-}
-
 /** Runs `fn` with TTL lookups for many lease ids at bounded concurrency, deduplicated. */
 export async function leaseTtls(client: EtcdGateway, ids: Iterable<string>, concurrency = 64): Promise<Map<string, number>> {
   const todo = [...new Set(ids)];

@@ -30,7 +30,7 @@ import { systemClock, type Clock } from '../retry.js';
 import { decodeLeaseAttrs, encodeLeaseAttrs } from '../lease/codec.js';
 import { subnetKeyPath, subnetsDir } from '../lease/key.js';
 import { canonicalAttrs, entryOf, isOurs, planAcquire, type AcquirePlan, type StoredEntry } from './allocate.js';
-import { createEtcdClient, etcdError, keepaliveOnce, prefixEnd } from './etcd-client.js';
+import { createEtcdClient, etcdError, prefixEnd } from './etcd-client.js';
 import { listLeases, watchSubnets, type Listing } from './etcd-watch.js';
 
 export const DEFAULT_ETCD_PREFIX = '/twill.io/network';
@@ -138,7 +138,7 @@ export class EtcdSubnetManager implements SubnetManager {
   async renewLease(lease: Lease, signal: AbortSignal): Promise<Lease> {
     if (lease.leaseId === undefined) return this.checkReservation(lease, signal);
     const t0 = this.clock.now();
-    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, lease.leaseId!));
+    const ttl = await this.call('keepalive', signal, () => this.client.leaseKeepAliveOnce(lease.leaseId!));
     if (ttl <= 0) throw this.lost(lease, `etcd lease ${lease.leaseId} expired or was revoked`);
     const kv = await this.getKey(lease.key, signal);
     if (!kv) {
@@ -240,7 +240,7 @@ export class EtcdSubnetManager implements SubnetManager {
       return { ...base, expiration: null };
     }
     const t0 = this.clock.now();
-    const ttl = await this.call('keepalive', signal, () => keepaliveOnce(this.client, kv.lease));
+    const ttl = await this.call('keepalive', signal, () => this.client.leaseKeepAliveOnce(kv.lease));
     if (ttl > 0) {
       if (changed && !(await this.putIfUnchanged(kv, value, kv.lease, signal))) return undefined;
       return { ...base, expiration: t0 + ttl * 1000, leaseId: kv.lease };

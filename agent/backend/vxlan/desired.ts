@@ -42,6 +42,9 @@ export interface PeerSpec {
   subnetText?: string;
 }
 
+/** The peer's subnet as text (the validated spec carries it; formatting is the fallback). */
+export const subnetTextOf = (spec: PeerSpec): string => spec.subnetText ?? formatPrefix(spec.subnet);
+
 const entry = (kind: EntryKind, object: NlObject | undefined, source: PeerSource): Entry | undefined =>
   object === undefined ? undefined : { kind, key: entryKey(kind, object), object, source };
 
@@ -58,7 +61,7 @@ export class PeerSource implements EntrySource {
     this.spec = spec;
     this.dev = dev;
     this.nhid = nexthopId(spec.subnet);
-    this.dst = spec.subnetText ?? formatPrefix(spec.subnet);
+    this.dst = subnetTextOf(spec);
     this.direct = dev.direct !== undefined && contains(dev.direct.prefix, parseIp(spec.publicIP));
   }
 
