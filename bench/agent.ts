@@ -63,7 +63,7 @@ async function inside(): Promise<void> {
     const last = n === Math.max(...PEERS);
     const r = await convergence(h, n, last ? async (ctx) => {
       const l = await latency(h, ctx, EVENTS);
-      extra = { latency: l, resources: await resources(ctx.agent.pid!) };
+      extra = { latency: l, resources: await resources(ctx.agent.pid!, ctx.spawnedAt) };
       return l;
     } : undefined);
     runs.push(r);
@@ -92,7 +92,7 @@ async function inside(): Promise<void> {
   }
 }
 
-interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; leaseId: string }
+interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; leaseId: string; spawnedAt: number }
 
 function peerOf(i: number): BaselinePeer {
   // Subnet 10.(i>>8).(i&255).0/24 inside 10.0.0.0/8, skipping 10.0.0.0/24 (ours is picked by the agent).
@@ -128,10 +128,11 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}`, `${new Date(Date.now() - agentMs).toISOString()} spawn\n${new Date().toISOString()} ready\n${log}`);
     const { ms: reconcileMs, applyMs: kernelMs } = firstApply(log);
     await verifyKernel(h, n);
-    const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId };
+    const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId, spawnedAt: t0 };
     const l = more ? await more(ctx) : undefined;
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
+    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}.full`, log);
     if (l) l.anchor = await iproute2OnePeer();   // the agent is gone: nobody repairs these away
     execFileSync('ip', ['link', 'del', 'twill.1']);
     const baselineMs = await programWithIproute2(undefined, peers);
@@ -236,13 +237,15 @@ function cpuTicks(pid: number): number {
 }
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-async function resources(pid: number): Promise<Resources> {
+async function resources(pid: number, spawnedAt: number): Promise<Resources> {
   const anchor = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, Math.max(3, SETTLE_S) * 1000));
   const a0 = cpuTicks(pid), b0 = cpuTicks(anchor.pid!);
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, IDLE_S * 1000));
   const secs = (performance.now() - t0) / 1000;
+  // For lining the window up with the agent's own timeline (e.g. --trace-gc's ms since start).
+  if (process.env.TWILL_BENCH_LOG) console.error(`bench: idle window ${((t0 - spawnedAt) / 1000).toFixed(1)}–${((t0 - spawnedAt) / 1000 + secs).toFixed(1)} s after the agent's spawn`);
   const hz = 100;
   const res = {
     rssMiB: rssMiB(pid), cpuPct: ((cpuTicks(pid) - a0) / hz / secs) * 100,
