@@ -3,8 +3,9 @@
 // events and scrapes add more. V8 frees old-space and large-object pages only in a full
 // (mark-compact) GC, which it starts when the heap grows again; an idle agent never allocates
 // enough for that, so the resident set stayed near the peak: ≈205 MiB at 20k peers, against
-// ≈130–175 MiB after one full GC. V8's memory reducer (a few GCs over ≈30 s after a burst) then
-// returns pooled pages as well; bin/twilld.js says what each costs.
+// ≈130–175 MiB after one full GC. With --compact-on-every-full-gc (bin/twilld.js) that GC also
+// evacuates fragmented pages and returns them, the work V8's memory reducer would otherwise do
+// with GCs of its own at moments of its choosing (it is off; bin/twilld.js has the numbers).
 // HeapCompactor runs one full GC when the used heap has grown well past the live size the last
 // one left, checked every few seconds (one cheap heap-statistics read) and after full passes.
 // `gc` is taken with --expose-gc set at run time (the pattern Node documents for
