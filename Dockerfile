@@ -18,7 +18,7 @@ COPY lib ./lib
 COPY scripts ./scripts
 RUN npm run build && test -x dist/cni/twill && test -f dist/agent/main.js
 
-# ---- prod-deps: runtime dependencies only (koffi's native module, pino, prom-client, client-node; etcd is reached over its JSON gateway, no client library)
+# ---- prod-deps: runtime dependencies only (koffi's native module, pino, prom-client, client-node; etcd is spoken to over gRPC on node:http2, no client library)
 FROM node:22-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./

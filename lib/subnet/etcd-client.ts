@@ -1,13 +1,13 @@
-// The etcd client as twill configures it (lib/subnet/etcd-gateway.ts: etcd's JSON gateway over
-// node:http), plus the few helpers the subnet manager needs (paginated list, TTL lookups).
+// The etcd client as twill configures it (lib/subnet/etcd-grpc.ts: etcd's gRPC API over
+// node:http2), plus the few helpers the subnet manager needs (paginated list, TTL lookups).
 //
 // Fault handling: every call goes straight to etcd and fails fast while it is down (a per-call
 // deadline bounds hung servers); the caller's Backoff decides when to try again, and reports why.
 import { readFileSync } from 'node:fs';
-import { EtcdGateway, type EtcdKeyValue, type EtcdTls } from './etcd-gateway.js';
+import { EtcdGrpc, type EtcdKeyValue, type EtcdTls } from './etcd-grpc.js';
 import { TwillError, errorMessage } from '../errors.js';
 
-export type { EtcdKeyValue } from './etcd-gateway.js';
+export type { EtcdKeyValue } from './etcd-grpc.js';
 
 export interface EtcdConnectOptions {
   endpoints: string[];
@@ -34,7 +34,7 @@ function tlsOf(o: EtcdConnectOptions): EtcdTls | undefined {
   };
 }
 
-export function createEtcdClient(o: EtcdConnectOptions): EtcdGateway {
+export function createEtcdClient(o: EtcdConnectOptions): EtcdGrpc {
   if (o.endpoints.length === 0) throw new TwillError('CONFIG_INVALID', 'etcd: no endpoints given', { field: 'etcd-endpoints', value: o.endpoints });
   for (const e of o.endpoints) {
     let u: URL | undefined;
@@ -44,7 +44,7 @@ export function createEtcdClient(o: EtcdConnectOptions): EtcdGateway {
     }
   }
   const tls = tlsOf(o);
-  return new EtcdGateway({
+  return new EtcdGrpc({
     endpoints: o.endpoints,
     tls,
     ...(o.username ? { auth: { username: o.username, password: o.password ?? '' } } : {}),
@@ -62,7 +62,7 @@ export function prefixEnd(prefix: string): Buffer {
 }
 
 /** All keys under `prefix` at one revision, fetched in pages (bounded message sizes). */
-export async function listPrefix(client: EtcdGateway, prefix: string, pageSize = 2000): Promise<{ revision: bigint; kvs: EtcdKeyValue[] }> {
+export async function listPrefix(client: EtcdGrpc, prefix: string, pageSize = 2000): Promise<{ revision: bigint; kvs: EtcdKeyValue[] }> {
   const end = prefixEnd(prefix);
   const kvs: EtcdKeyValue[] = [];
   let key = Buffer.from(prefix);
@@ -79,7 +79,7 @@ export async function listPrefix(client: EtcdGateway, prefix: string, pageSize =
 }
 
 /** Remaining TTL in seconds of an etcd lease; ≤ 0 when it is gone. */
-export async function leaseTtl(client: EtcdGateway, id: string): Promise<number> {
+export async function leaseTtl(client: EtcdGrpc, id: string): Promise<number> {
   try {
     return await client.leaseTimeToLive(id);
   } catch (err) {
@@ -89,7 +89,7 @@ export async function leaseTtl(client: EtcdGateway, id: string): Promise<number>
 }
 
 /** Runs `fn` with TTL lookups for many lease ids at bounded concurrency, deduplicated. */
-export async function leaseTtls(client: EtcdGateway, ids: Iterable<string>, concurrency = 64): Promise<Map<string, number>> {
+export async function leaseTtls(client: EtcdGrpc, ids: Iterable<string>, concurrency = 64): Promise<Map<string, number>> {
   const todo = [...new Set(ids)];
   const out = new Map<string, number>();
   let next = 0;

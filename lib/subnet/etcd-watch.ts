@@ -10,9 +10,9 @@
 // revision + 1. Watching from any consistent list's revision is correct — whatever changed
 // since arrives as events — so start-up lists and decodes 20k subnets once instead of twice.
 //
-// One watch stream per attempt (etcd's gateway, lib/subnet/etcd-gateway.ts) whose every failure
+// One watch stream per attempt (etcd's gRPC Watch, lib/subnet/etcd-grpc.ts) whose every failure
 // surfaces here, never a client that reconnects behind our back.
-import type { EtcdGateway, EtcdKeyValue as IKeyValue, WatchResponse as IWatchResponse, WatchStream } from './etcd-gateway.js';
+import type { EtcdGrpc, EtcdKeyValue as IKeyValue, WatchResponse as IWatchResponse, WatchStream } from './etcd-grpc.js';
 import type { Lease, LeaseEvent } from './types.js';
 import type { Logger } from '../log.js';
 import { Backoff, type Clock } from '../retry.js';
@@ -23,7 +23,7 @@ import { leaseTtls, listPrefix, prefixEnd } from './etcd-client.js';
 import { AsyncQueue } from './queue.js';
 
 export interface WatchDeps {
-  client: EtcdGateway;
+  client: EtcdGrpc;
   dir: string;                 // "<prefix>/subnets/"
   clock: Clock;
   log: Logger;
@@ -31,7 +31,7 @@ export interface WatchDeps {
   /** How long to wait for the watch to be created (default 10 s). */
   createTimeoutMs: number;
   /**
-   * How often an open watch checks that etcd still answers (default 10 s). An HTTP stream has no
+   * How often an open watch checks that etcd still answers (default 10 s). The watch stream has no
    * keepalive pings: a hung or silently dead etcd would leave the watch waiting for minutes (TCP
    * keepalive), so a probe that fails — or lands on another endpoint — ends the watch and relists.
    */
@@ -62,7 +62,7 @@ function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): Decod
 
 /** Lists and decodes `dir` once (expirations left at 0): the acquisition plans from this
  *  listing and hands it to the watch, so a start-up lists and decodes the subnets once. */
-export async function listLeases(client: EtcdGateway, dir: string): Promise<Listing> {
+export async function listLeases(client: EtcdGrpc, dir: string): Promise<Listing> {
   const { revision, kvs } = await listPrefix(client, dir);
   const entries = new Array<ListedEntry>(kvs.length);
   for (let i = 0; i < kvs.length; i++) {

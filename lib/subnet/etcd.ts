@@ -20,7 +20,7 @@
 // (and revokes our orphaned etcd lease). The agent's lease keeper then calls acquireLease with
 // the old subnet as previousSubnet: it gets the same subnet back if it is still free (the
 // datapath is kept), and must exit non-zero if it gets a different one.
-import type { EtcdGateway, EtcdKeyValue as IKeyValue } from './etcd-gateway.js';
+import type { EtcdGrpc, EtcdKeyValue as IKeyValue } from './etcd-grpc.js';
 import type { NetConf } from '../config/types.js';
 import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from './types.js';
 import { parseNetConf } from '../config/net-conf.js';
@@ -68,7 +68,7 @@ type Pair = { subnet: string; ipv6Subnet?: string };
 export class EtcdSubnetManager implements SubnetManager {
   readonly name = 'etcd' as const;
   readonly prefix: string;
-  private readonly client: EtcdGateway;
+  private readonly client: EtcdGrpc;
   private readonly endpoints: string[];
   private readonly dir: string;
   private readonly ttlSec: number;
