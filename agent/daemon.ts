@@ -250,8 +250,10 @@ export class Daemon {
     switch (ev.type) {
       case 'snapshot': {
         const own = ev.leases.find((l) => l.key === mine?.key);
-        this.reconciler.request(this.peers.replaceAll(ev.leases.filter((l) => l.key !== mine?.key)), 'lease', at);
+        // A snapshot is always followed by a full pass: no dirty keys to collect.
+        this.peers.replaceAll(ev.leases.filter((l) => l.key !== mine?.key), false);
         this.reconciler.request('all', 'start');
+        this.reconciler.request([], 'lease', at);
         if (mine && !own && mine.expiration !== null) await this.reacquire(signal);
         else if (own) this.keeper.observed(own);
         break;

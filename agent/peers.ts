@@ -158,7 +158,7 @@ export class PeerTable {
     return dirty;
   }
 
-  private upsertInto(lease: Lease, dirty: Set<string>): void {
+  private upsertInto(lease: Lease, dirty: Set<string> | undefined): void {
     const old = this.peers.get(lease.key);
     const touched: string[] = [];
     if (old?.spec) touched.push(textOf(old.spec), old.spec.vtepMAC);
@@ -186,26 +186,35 @@ export class PeerTable {
 
   remove(key: string): Set<string> {
     const dirty = new Set<string>();
+    this.removeInto(key, dirty);
+    return dirty;
+  }
+
+  private removeInto(key: string, dirty: Set<string> | undefined): void {
     const old = this.peers.get(key);
-    if (!old) return dirty;
+    if (!old) return;
     this.unindex(key, old);
     this.setSource(old, undefined, dirty);
     this.peers.delete(key);
     if (old.spec) for (const s of [textOf(old.spec), old.spec.vtepMAC]) for (const k of this.sharers(s)) this.reevaluate(k, dirty);
-    return dirty;
   }
 
-  /** A relist: the full set. Returns dirty keys. */
-  replaceAll(leases: readonly Lease[]): Set<string> {
-    const dirty = new Set<string>();
+  /**
+   * A relist: the full set. Returns dirty keys — or, with `dirtyKeys` false, nothing, for a
+   * caller that is about to reconcile everything anyway (at 20k peers collecting the 80k keys
+   * meant building every peer's entries once just to name them: ≈60 ms and their garbage).
+   */
+  replaceAll(leases: readonly Lease[], dirtyKeys = true): Set<string> {
+    const out = new Set<string>();
+    const dirty = dirtyKeys ? out : undefined;
     const keep = new Set(leases.map((l) => l.key));
-    for (const key of [...this.peers.keys()]) if (!keep.has(key)) for (const k of this.remove(key)) dirty.add(k);
+    for (const key of [...this.peers.keys()]) if (!keep.has(key)) this.removeInto(key, dirty);
     for (const l of leases) {
       const prev = this.peers.get(l.key);
       if (prev?.lease && sameLeaseData(prev.lease, l)) { prev.lease = l; continue; }
       this.upsertInto(l, dirty);
     }
-    return dirty;
+    return out;
   }
 
   /** Marks an undecodable stored entry (counted and shown, never programmed). */
@@ -251,7 +260,7 @@ export class PeerTable {
   }
 
   /** Recomputes one peer's verdict (overlaps) and entries. */
-  private reevaluate(key: string, dirty: Set<string>): void {
+  private reevaluate(key: string, dirty: Set<string> | undefined): void {
     const rec = this.peers.get(key);
     if (!rec?.lease || key === this.localKey) return;
     const before = rec.invalid?.reason;
@@ -276,11 +285,17 @@ export class PeerTable {
     this.setSource(rec, !rec.invalid && rec.spec && this.dev ? new PeerSource(rec.spec, this.dev) : undefined, dirty);
   }
 
-  /** Replaces a peer's source; every key it had or now has is dirty. */
-  private setSource(rec: PeerRecord, source: PeerSource | undefined, dirty: Set<string>): void {
-    if (rec.source) for (const e of rec.source.entries()) { dirty.add(e.key); this.entryCount--; }
+  /** Replaces a peer's source; every key it had or now has is dirty (when collected). */
+  private setSource(rec: PeerRecord, source: PeerSource | undefined, dirty: Set<string> | undefined): void {
+    if (rec.source) {
+      this.entryCount -= rec.source.size;
+      if (dirty) for (const e of rec.source.entries()) dirty.add(e.key);
+    }
     rec.source = source;
-    if (source) for (const e of source.entries()) { dirty.add(e.key); this.entryCount++; }
+    if (source) {
+      this.entryCount += source.size;
+      if (dirty) for (const e of source.entries()) dirty.add(e.key);
+    }
   }
 
   private rebuildAll(): Set<string> {

@@ -67,6 +67,12 @@ export class PeerSource implements EntrySource {
 
   get owner(): string { return this.spec.key; }
 
+  /** How many entries entries() returns, without building them (peerObject's cases below). */
+  get size(): number {
+    const n = this.dev.nexthops ? 2 : 1;   // route (+ nexthop)
+    return this.direct ? n : n + 2;        // + ARP and FDB through the VXLAN device
+  }
+
   /** Every entry of this peer, in write order. */
   entries(): Entry[] {
     const out: Entry[] = [];

@@ -90,6 +90,29 @@ describe('PeerTable', () => {
     expect(t.counts().valid).toBe(1);
   });
 
+  it('replaceAll without dirty keys reaches the same table and entry count', () => {
+    const relist = [lease('10.244.1.0/24'), lease('10.244.3.0/24', { backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:77' } }), lease('10.244.300.0/24')];
+    const a = table().t, b = table().t;
+    for (const t of [a, b]) t.upsert(lease('10.244.2.0/24', { backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }));
+    expect(a.replaceAll(relist).size).toBe(12);
+    expect(b.replaceAll(relist, false).size).toBe(0);
+    expect(b.desired().size).toBe(a.desired().size);
+    expect(b.desired().size).toBe([...b.desired().values()].length);
+    expect(b.counts()).toEqual(a.counts());
+  });
+
+  it("a source's size is the number of entries it builds, with and without nexthops or direct routing", () => {
+    for (const nexthops of [true, false]) {
+      for (const direct of [undefined, { ifindex: 2, prefix: parsePrefix('192.0.2.0/24') }]) {
+        const t = new PeerTable(ctx);
+        t.setDevice({ ...dev, nexthops, ...(direct ? { direct } : {}) });
+        t.upsert(lease('10.244.1.0/24'));
+        expect(t.desired().size, `nexthops ${nexthops}, direct ${!!direct}`).toBe([...t.desired().values()].length);
+        expect(t.desired().size).toBe((nexthops ? 2 : 1) + (direct ? 0 : 2));
+      }
+    }
+  });
+
   it('recomputes every entry when the device is recreated with a new index', () => {
     const { t } = table();
     t.upsert(lease('10.244.1.0/24'));
