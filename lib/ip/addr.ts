@@ -20,18 +20,37 @@ export function maxValue(family: Family): bigint {
   return (1n << BigInt(BITS[family])) - 1n;
 }
 
-function parseV4(s: string): bigint | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
-  let v = 0n;
-  for (const p of parts) {
-    // Leading zeros are rejected: "010" is octal to some parsers and decimal to others.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    v = (v << 8n) | BigInt(n);
+/**
+ * The value of a dotted quad as a number, or -1: exactly four parts, each "0" or an ASCII
+ * decimal number 1..255 without a leading zero ("010" is octal to some parsers and decimal to
+ * others). Every accepted text is therefore already in canonical form. One pass over char
+ * codes and one bigint at the end: this runs twice per lease decoded at start-up, where
+ * split + regex + a bigint per octet was the largest single cost.
+ */
+function parseV4Number(s: string): number {
+  let v = 0, octet = 0, digits = 0, dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) { // '.'
+      if (digits === 0 || ++dots > 3) return -1;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) { // '0'..'9'
+      if (digits === 1 && octet === 0) return -1; // leading zero
+      octet = octet * 10 + (c - 0x30);
+      digits++;
+      if (octet > 255) return -1;
+    } else {
+      return -1;
+    }
   }
-  return v;
+  return dots === 3 && digits > 0 ? v * 256 + octet : -1;
+}
+
+function parseV4(s: string): bigint | undefined {
+  const n = parseV4Number(s);
+  return n < 0 ? undefined : BigInt(n);
 }
 
 function parseGroups(s: string): number[] | undefined {
@@ -49,9 +68,9 @@ function parseV6(s: string): bigint | undefined {
   // An embedded IPv4 tail ("::ffff:192.0.2.1") is rewritten as two hex groups.
   const lastColon = text.lastIndexOf(':');
   if (text.includes('.')) {
-    const v4 = parseV4(text.slice(lastColon + 1));
-    if (v4 === undefined) return undefined;
-    text = `${text.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+    const v4 = parseV4Number(text.slice(lastColon + 1));
+    if (v4 < 0) return undefined;
+    text = `${text.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
   }
   const halves = text.split('::');
   if (halves.length > 2) return undefined;
@@ -95,7 +114,9 @@ export function parseIp(s: string, field = 'ip', family?: Family): IpAddr {
 }
 
 function formatV4(v: bigint): string {
-  return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join('.');
+  // The low 32 bits (what masking each octet out of the bigint would print), as one number.
+  const n = Number(BigInt.asUintN(32, v));
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
 function formatV6(v: bigint): string {

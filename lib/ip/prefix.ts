@@ -29,33 +29,70 @@ export function prefixSize(p: Prefix): bigint {
   return 1n << BigInt(BITS[p.family] - p.len);
 }
 
+/** Network masks (maxValue & ~hostMask) by family and length, built once: makePrefix runs per lease. */
+const NET_MASKS: Record<Family, bigint[]> = {
+  4: Array.from({ length: 33 }, (_, len) => maxValue(4) & ~hostMask(4, len)),
+  6: Array.from({ length: 129 }, (_, len) => maxValue(6) & ~hostMask(6, len)),
+};
+
 export function makePrefix(ip: IpAddr, len: number): Prefix {
-  return { family: ip.family, addr: ip.value & ~hostMask(ip.family, len) & maxValue(ip.family), len };
+  // Lengths outside the table (negative, too long, fractional) take the computed path, which
+  // keeps whatever it did for them (a mask or a RangeError).
+  const mask = NET_MASKS[ip.family]?.[len] ?? (~hostMask(ip.family, len) & maxValue(ip.family));
+  return { family: ip.family, addr: ip.value & mask, len };
+}
+
+/** A prefix length text: "0" or ASCII digits without a leading zero, at most `bits`; else -1. */
+function parseLen(text: string, bits: number): number {
+  if (text.length === 0 || text.length > 3 || (text.length > 1 && text.charCodeAt(0) === 0x30)) return -1;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n > bits ? -1 : n;
+}
+
+function familyText(opts: ParsePrefixOptions): string {
+  return opts.family === undefined ? 'an IPv4 or IPv6 prefix' : `an IPv${opts.family} prefix`;
+}
+
+/**
+ * The prefix `s` denotes, or the rule it breaks. Returning the rule instead of throwing lets
+ * tryParsePrefix reject without building an error (decoding an IPv6-only lease key tries
+ * IPv4 first, so that rejection happens once per lease).
+ */
+function prefixOrRule(s: string, opts: ParsePrefixOptions): Prefix | string {
+  if (typeof s !== 'string') return `must be ${familyText(opts)} as a string, e.g. "10.244.0.0/16"`;
+  const slash = s.indexOf('/');
+  if (slash < 0) return `must be ${familyText(opts)} in CIDR form address/length, e.g. "10.244.0.0/16"`;
+  const ip = tryParseIp(s.slice(0, slash));
+  if (!ip) return `must be ${familyText(opts)}: "${s.slice(0, slash)}" is not an IP address`;
+  if (opts.family !== undefined && ip.family !== opts.family) return `must be ${familyText(opts)}`;
+  const bits = BITS[ip.family];
+  const len = parseLen(s.slice(slash + 1), bits);
+  if (len < 0) return `prefix length must be an integer 0..${bits}`;
+  const p = makePrefix(ip, len);
+  if (p.addr !== ip.value && !opts.normalize) return `host bits are set; the network address is ${formatPrefix(p)}`;
+  return p;
 }
 
 export function parsePrefix(s: string, opts: ParsePrefixOptions = {}): Prefix {
   const field = opts.field ?? 'prefix';
-  const fam = opts.family === undefined ? 'an IPv4 or IPv6 prefix' : `an IPv${opts.family} prefix`;
-  if (typeof s !== 'string') throw invalid(field, s, `must be ${fam} as a string, e.g. "10.244.0.0/16"`);
-  const slash = s.indexOf('/');
-  if (slash < 0) throw invalid(field, s, `must be ${fam} in CIDR form address/length, e.g. "10.244.0.0/16"`);
-  const ip = tryParseIp(s.slice(0, slash));
-  if (!ip) throw invalid(field, s, `must be ${fam}: "${s.slice(0, slash)}" is not an IP address`);
-  if (opts.family !== undefined && ip.family !== opts.family) throw invalid(field, s, `must be ${fam}`);
-  const lenText = s.slice(slash + 1);
-  const bits = BITS[ip.family];
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText) || Number(lenText) > bits) {
-    throw invalid(field, s, `prefix length must be an integer 0..${bits}`);
-  }
-  const p = makePrefix(ip, Number(lenText));
-  if (p.addr !== ip.value && !opts.normalize) {
-    throw invalid(field, s, `host bits are set; the network address is ${formatPrefix(p)}`);
-  }
+  const p = prefixOrRule(s, opts);
+  if (typeof p === 'string') throw invalid(field, s, p);
   return p;
 }
 
 export function tryParsePrefix(s: string, opts: ParsePrefixOptions = {}): Prefix | undefined {
-  try { return parsePrefix(s, opts); } catch { return undefined; }
+  // The try keeps the old contract for a malformed `opts` (null): undefined, not a TypeError.
+  try {
+    const p = prefixOrRule(s, opts);
+    return typeof p === 'string' ? undefined : p;
+  } catch {
+    return undefined;
+  }
 }
 
 export function formatPrefix(p: Prefix): string {

@@ -32,8 +32,10 @@ const fail = (reason: string): { ok: false; reason: string } => ({ ok: false, re
 function field(o: Record<string, unknown>, name: string): unknown {
   // Go's encoding/json matches names case-insensitively; so do we.
   if (name in o) return o[name];
-  const k = Object.keys(o).find((x) => x.toLowerCase() === name.toLowerCase());
-  return k === undefined ? undefined : o[k];
+  // Taken for every absent field too (flannel omits BackendV6Data), so lower-case `name` once.
+  const want = name.toLowerCase();
+  for (const k of Object.keys(o)) if (k.toLowerCase() === want) return o[k];
+  return undefined;
 }
 
 function decodeBackendData(v: unknown, name: string): DecodeResult<BackendData> {
@@ -51,7 +53,8 @@ function decodeIp(v: unknown, name: string, family: 4 | 6): DecodeResult<string>
   if (typeof v !== 'string') return fail(`${name} ${JSON.stringify(v) ?? 'missing'} is not an IPv${family} address string`);
   const ip = tryParseIp(v);
   if (!ip || ip.family !== family) return fail(`${name} ${JSON.stringify(v)} is not an IPv${family} address`);
-  return { ok: true, value: formatIp(ip) };
+  // An IPv4 address parses only from its canonical text, so `v` is already formatIp(ip).
+  return { ok: true, value: ip.family === 4 ? v : formatIp(ip) };
 }
 
 /** Decodes a stored lease value; `reason` says what is wrong (field and value) on failure. */

@@ -23,11 +23,18 @@ export function encodeSubnetKey(subnet: string, ipv6Subnet?: string): string {
   return ipv6Subnet ? `${part(subnet)}&${part(ipv6Subnet)}` : part(subnet);
 }
 
+const V4 = { family: 4 } as const, V6 = { family: 6 } as const;
+
 function decodePart(s: string, family: 4 | 6): string | undefined {
   const dash = s.lastIndexOf('-');
   if (dash <= 0) return undefined;
-  const p = tryParsePrefix(`${s.slice(0, dash)}/${s.slice(dash + 1)}`, { family });
-  return p && formatPrefix(p);
+  const cidr = `${s.slice(0, dash)}/${s.slice(dash + 1)}`;
+  const p = tryParsePrefix(cidr, family === 4 ? V4 : V6);
+  if (!p) return undefined;
+  // IPv4 prefixes parse only from their canonical text (decimal octets and length without
+  // leading zeros, host bits clear), so `cidr` is what formatPrefix would build. IPv6 text
+  // may be in any of its spellings and is formatted.
+  return family === 4 ? cidr : formatPrefix(p);
 }
 
 /** Decodes the last path component of a key; undefined when it is not a subnet key. */
