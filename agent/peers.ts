@@ -52,11 +52,9 @@ export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } |
   return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: mac, subnetText: formatPrefix(subnet) } };
 }
 
-const CANONICAL_MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
-
-/** The canonical text of a unicast, non-zero MAC, or undefined (fast path: already canonical). */
+/** The canonical text of a unicast, non-zero MAC, or undefined. */
 function unicastMac(s: string): string | undefined {
-  const canon = CANONICAL_MAC.test(s) ? s : canonicalMac(s);
+  const canon = canonicalMac(s);
   if (!canon || (parseInt(canon.slice(0, 2), 16) & 1) === 1 || canon === '00:00:00:00:00:00') return undefined;
   return canon;
 }
