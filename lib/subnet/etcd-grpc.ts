@@ -127,15 +127,19 @@ export class EtcdGrpc {
    */
   async watch(create: WatchCreate, onResponse: (r: WatchResponse) => void, onEnd: (err: Error) => void): Promise<WatchStream> {
     let done = false;
+    const opened: { s?: WatchStream } = {};   // set once the open settles; a message may come first
+    const end = (err: Error) => { if (!done) { done = true; opened.s?.cancel(); onEnd(err); } };
     const s = await this.authenticated(() => this.stream('/etcdserverpb.Watch/Watch', encodeWatchCreate(create), {
       message: (b) => {
         if (done) return;
         let res: WatchResponse;
-        try { res = decodeWatch(b); } catch (err) { done = true; s.cancel(); onEnd(new Error(`watch: unreadable message from etcd: ${(err as Error).message}`)); return; }
+        try { res = decodeWatch(b); } catch (err) { end(new Error(`watch: unreadable message from etcd: ${(err as Error).message}`)); return; }
         onResponse(res);
       },
-      end: (err) => { if (!done) { done = true; onEnd(err ?? new Error('watch stream ended')); } },
+      end: (err) => end(err ?? new Error('watch stream ended')),
     }));
+    opened.s = s;
+    if (done) s.cancel();   // ended while the open was settling
     return { cancel: () => { done = true; s.cancel(); } };
   }
 
@@ -146,13 +150,18 @@ export class EtcdGrpc {
 
   /** A unary call with failover, deadline and (re-)authentication: the response message. */
   private unary(path: string, body: Buffer): Promise<Buffer> {
-    return this.authenticated(() => this.failover((at) => new Promise<Buffer>((resolve, reject) => {
+    return this.authenticated(() => this.unaryOnce(path, body));
+  }
+
+  /** A unary call with failover and deadline, with the current token if any. */
+  private unaryOnce(path: string, body: Buffer): Promise<Buffer> {
+    return this.failover((at) => new Promise<Buffer>((resolve, reject) => {
       let msg: Buffer | undefined;
       this.call(at, path, body, true, {
         message: (b) => { msg ??= b; },
         end: (err) => (err ? reject(err) : resolve(msg ?? Buffer.alloc(0))),
       });
-    })));
+    }));
   }
 
   /** Opens a long-lived stream (first message sent, request side left open); resolves once etcd answers. */
@@ -183,14 +192,7 @@ export class EtcdGrpc {
   private async authenticate(): Promise<void> {
     const a = this.o.auth!;
     this.token = undefined;
-    const res = await this.failover((at) => new Promise<Buffer>((resolve, reject) => {
-      let msg: Buffer | undefined;
-      this.call(at, AUTHENTICATE, encodeAuthenticate(a.username, a.password), true, {
-        message: (b) => { msg ??= b; },
-        end: (err) => (err ? reject(err) : resolve(msg ?? Buffer.alloc(0))),
-      });
-    }));
-    const token = decodeAuthenticate(res);
+    const token = decodeAuthenticate(await this.unaryOnce(AUTHENTICATE, encodeAuthenticate(a.username, a.password)));
     if (!token) throw new Error('authenticate: etcd returned no token');
     this.token = token;
   }
