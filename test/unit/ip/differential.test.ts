@@ -2,11 +2,10 @@
 // implementations it replaced (reference-parsers.ts), on generated inputs. Results, thrown
 // error texts and error fields must be identical; the counts check the inputs cover both the
 // accepted and the rejected side, so the comparison cannot pass by seeing only one of them.
-import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import * as live from '../../../lib/ip/index.js';
 import * as ref from './reference-parsers.js';
-import { Gen, IP_FIXED, MAC_FIXED, ipTextFrom, macText, mutate, prefixText } from './gen-inputs.js';
+import { Gen, IP_FIXED, MAC_FIXED, differences, ipTextFrom, macText, mutate, prefixText } from './gen-inputs.js';
 
 /** What a call did: its value, or the error it threw (class, text and validation fields). */
 function outcome(f: () => unknown): unknown {
@@ -16,16 +15,6 @@ function outcome(f: () => unknown): unknown {
     const err = e as Error & { code?: unknown; field?: unknown; value?: unknown; rule?: unknown };
     return { threw: { class: err.constructor.name, message: err.message, code: err.code, field: err.field, value: err.value, rule: err.rule } };
   }
-}
-
-/** Runs `check` on every input and returns the first few inputs where live and reference differ. */
-function differences<T>(inputs: Iterable<T>, check: (x: T) => [unknown, unknown]): { input: T; live: unknown; ref: unknown }[] {
-  const out: { input: T; live: unknown; ref: unknown }[] = [];
-  for (const x of inputs) {
-    const [l, r] = check(x);
-    if (!isDeepStrictEqual(l, r) && out.length < 5) out.push({ input: x, live: l, ref: r });
-  }
-  return out;
 }
 
 function* generated(seed: number, n: number, make: (g: Gen) => string, fixed: readonly string[]): Generator<string> {

@@ -1,6 +1,7 @@
 // Deterministic generators of address, MAC and prefix texts for the differential tests: valid
 // forms (canonical and not), near misses made by editing valid ones, and hand-picked nasty
 // tokens (leading zeros, signs, whitespace, non-ASCII digits, wrong part counts).
+import { isDeepStrictEqual } from 'node:util';
 import { formatIp } from './reference-parsers.js';
 
 /** mulberry32: a tiny seeded PRNG, so a failing input is reproducible. */
@@ -147,4 +148,14 @@ export function prefixText(g: Gen): string {
   if (mode < 6) return `${ipTextFrom(g)}/${g.chance(0.5) ? String(g.int(130)) : g.pick(LENS)}`;
   if (mode < 7) return mutate(g, prefixText(g));
   return g.pick([ipTextFrom(g), `${ipTextFrom(g)}/${g.pick(LENS)}/${g.pick(LENS)}`, `/${g.pick(LENS)}`]);
+}
+
+/** Runs `check` on every input and returns the first few inputs where live and reference differ. */
+export function differences<T>(inputs: Iterable<T>, check: (x: T) => [unknown, unknown]): { input: T; live: unknown; ref: unknown }[] {
+  const out: { input: T; live: unknown; ref: unknown }[] = [];
+  for (const x of inputs) {
+    const [l, r] = check(x);
+    if (!isDeepStrictEqual(l, r) && out.length < 5) out.push({ input: x, live: l, ref: r });
+  }
+  return out;
 }
