@@ -61,7 +61,9 @@ export class LeaseKeeper {
     const backoff = new Backoff({ initialMs: 1000, maxMs: 60_000 });
     while (!signal.aborted) {
       const l = this.current;
-      if (!l || l.expiration === null) { await this.d.clock.sleep(60_000, signal); continue; }
+      // null: a reservation, nothing to renew (our own lease's expiration is never undefined:
+      // acquire and renew know it, and observed() keeps it).
+      if (!l || l.expiration == null) { await this.d.clock.sleep(60_000, signal); continue; }
       const wait = Math.max(0, l.expiration - this.d.renewMarginMs - this.d.clock.now());
       await this.d.clock.sleep(wait, signal);
       try {
@@ -80,7 +82,8 @@ export class LeaseKeeper {
 
   /** A watch event about our own key (renewed elsewhere, expiration moved). */
   observed(lease: Lease): void {
-    if (this.current && lease.subnet === this.current.subnet) this.set({ ...this.current, expiration: lease.expiration });
+    if (!this.current || lease.subnet !== this.current.subnet || lease.expiration === undefined) return;
+    this.set({ ...this.current, expiration: lease.expiration });
   }
 
   private set(lease: Lease): void {

@@ -89,7 +89,7 @@ export function decodeLeaseAttrs(json: string): DecodeResult<LeaseAttrs> {
 }
 
 /** Decodes one stored entry (key + value) into a Lease, or the reason it is invalid. */
-export function decodeLease(key: string, value: string, meta: { expiration: number | null; leaseId?: string }): DecodeResult<Lease> {
+export function decodeLease(key: string, value: string, meta: { expiration: number | null | undefined; leaseId?: string }): DecodeResult<Lease> {
   const pair = decodeSubnetKey(key);
   if (!pair) return fail(`key ${JSON.stringify(key)} is not a subnet key (want e.g. 10.244.3.0-24)`);
   const attrs = decodeLeaseAttrs(value);

@@ -41,6 +41,9 @@ export interface WatchDeps {
   /** A listing made moments ago (by the acquisition), taken instead of listing again. The
    *  watch starts at its revision + 1, so anything written since arrives as events. */
   primed?: (() => Listing | undefined) | undefined;
+  /** Which etcd leases' remaining TTL to look up, one call each (default: all); the others'
+   *  keys get expiration undefined (lib/subnet/types.ts, Lease.expiration). */
+  ttlFor?: ((leaseId: string) => boolean) | undefined;
 }
 
 interface Snapshot { revision: bigint; leases: Lease[]; invalid: LeaseEvent[]; known: Map<string, Lease> }
@@ -50,10 +53,18 @@ export interface ListedEntry { key: string; lease: string; decoded: DecodeResult
 /** A consistent list of `dir` at `revision`. */
 export interface Listing { revision: bigint; entries: ListedEntry[] }
 
-function expirationOf(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): { expiration: number | null; leaseId?: string } {
-  if (kv.lease === '0') return { expiration: null };
-  const ttl = ttls.get(kv.lease) ?? -1;
-  return { expiration: d.clock.now() + Math.max(0, ttl) * 1000, leaseId: kv.lease };
+/** Expiration of a key held under etcd lease `lease` ('0': none), from looked-up TTLs. */
+function expiryOf(d: WatchDeps, lease: string, ttls: Map<string, number>, now: number): number | null | undefined {
+  if (lease === '0') return null;
+  const ttl = ttls.get(lease);
+  return ttl === undefined && !wantsTtl(d, lease) ? undefined : now + Math.max(0, ttl ?? -1) * 1000;
+}
+
+const wantsTtl = (d: WatchDeps, lease: string): boolean => lease !== '0' && (d.ttlFor?.(lease) ?? true);
+
+function expirationOf(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): { expiration: number | null | undefined; leaseId?: string } {
+  const expiration = expiryOf(d, kv.lease, ttls, d.clock.now());
+  return kv.lease === '0' ? { expiration } : { expiration, leaseId: kv.lease };
 }
 
 function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): DecodeResult<Lease> {
@@ -76,13 +87,13 @@ export async function listLeases(client: EtcdGrpc, dir: string): Promise<Listing
 
 async function snapshot(d: WatchDeps): Promise<Snapshot> {
   const { revision, entries } = d.primed?.() ?? await listLeases(d.client, d.dir);
-  const ttls = await leaseTtls(d.client, entries.filter((e) => e.lease !== '0').map((e) => e.lease));
+  const ttls = await leaseTtls(d.client, entries.filter((e) => wantsTtl(d, e.lease)).map((e) => e.lease));
   const now = d.clock.now();
   const s: Snapshot = { revision, leases: [], invalid: [], known: new Map() };
   for (const e of entries) {
     const r = e.decoded;
     if (!r.ok) { s.invalid.push({ type: 'invalid', key: e.key, reason: r.reason }); continue; }
-    if (e.lease !== '0') r.value.expiration = now + Math.max(0, ttls.get(e.lease) ?? -1) * 1000;
+    if (e.lease !== '0') r.value.expiration = expiryOf(d, e.lease, ttls, now);
     s.leases.push(r.value);
     s.known.set(r.value.key, r.value);
   }
@@ -156,7 +167,7 @@ class RawWatch {
 }
 
 async function eventsOf(d: WatchDeps, res: IWatchResponse, known: Map<string, Lease>): Promise<LeaseEvent[]> {
-  const puts = res.events.filter((e) => e.type === 'PUT' && e.kv.lease !== '0');
+  const puts = res.events.filter((e) => e.type === 'PUT' && wantsTtl(d, e.kv.lease));
   const ttls = puts.length ? await leaseTtls(d.client, puts.map((e) => e.kv.lease)) : new Map<string, number>();
   const out: LeaseEvent[] = [];
   for (const e of res.events) {

@@ -82,6 +82,8 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly closing = new AbortController();
   private primedListing: { listing: Listing; at: number } | undefined;
   private watching = false;
+  /** etcd leases this manager acquired or reused: the only ones whose TTL its watch looks up. */
+  private readonly ownLeaseIds = new Set<string>();
 
   constructor(o: EtcdSubnetManagerOptions) {
     this.endpoints = [...o.endpoints];
@@ -154,6 +156,7 @@ export class EtcdSubnetManager implements SubnetManager {
     return watchSubnets({
       client: this.client, dir: this.dir, clock: this.clock, log: this.log, random: this.random,
       createTimeoutMs: 2 * this.timeoutMs, afterList: this.afterList, primed: () => this.takePrimed(), livenessMs: this.livenessMs,
+      ttlFor: (id) => this.ownLeaseIds.has(id),
     }, AbortSignal.any([signal, this.closing.signal]));
   }
 
@@ -228,6 +231,7 @@ export class EtcdSubnetManager implements SubnetManager {
     })).catch(async (err: unknown) => { await this.revoke(grant.ID); throw err; });
     if (!res.succeeded) { await this.revoke(grant.ID); return undefined; }
     if (plan.source === 'previous') this.log.info({ subnet: plan.subnet }, 'reusing the previous subnet');
+    this.ownLeaseIds.add(grant.ID);
     return { ...pair, attrs: ours, expiration: t0 + Number(grant.TTL) * 1000, key, leaseId: grant.ID };
   }
 
@@ -243,10 +247,12 @@ export class EtcdSubnetManager implements SubnetManager {
     const ttl = await this.call('keepalive', signal, () => this.client.leaseKeepAliveOnce(kv.lease));
     if (ttl > 0) {
       if (changed && !(await this.putIfUnchanged(kv, value, kv.lease, signal))) return undefined;
+      this.ownLeaseIds.add(kv.lease);
       return { ...base, expiration: t0 + ttl * 1000, leaseId: kv.lease };
     }
     const grant = await this.call('grant lease', signal, () => this.client.leaseGrant(this.ttlSec));
     if (!(await this.putIfUnchanged(kv, value, grant.ID, signal))) { await this.revoke(grant.ID); return undefined; }
+    this.ownLeaseIds.add(grant.ID);
     return { ...base, expiration: t0 + Number(grant.TTL) * 1000, leaseId: grant.ID };
   }
 

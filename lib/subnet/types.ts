@@ -15,8 +15,14 @@ export interface Lease {
   subnet: string;                // "10.244.3.0/24" ("" when IPv6-only)
   ipv6Subnet?: string;           // "fd00:10:244:3::/64"
   attrs: LeaseAttrs;
-  /** When it expires (ms since epoch); null for a reservation (etcd key without an etcd lease). */
-  expiration: number | null;
+  /**
+   * When it expires (ms since epoch); null for a reservation (etcd key without an etcd lease);
+   * undefined for a key held under an etcd lease whose remaining time was not looked up. The
+   * etcd watch looks it up only for the agent's own leases: it costs one call per etcd lease,
+   * ≈2 s of calls at start-up for 20k peers that each hold their own, for a figure nothing uses
+   * (a peer whose lease runs out arrives as 'removed' when etcd deletes its key).
+   */
+  expiration: number | null | undefined;
   /** Store-specific identity (etcd: key; kube: node name). */
   key: string;
   /** Store-specific handle needed for renew (etcd: lease id as decimal string). */

@@ -134,17 +134,21 @@ describe('EtcdSubnetManager (real etcd)', () => {
     expect(await etcd.ctl(['get', owner.key, '--print-value-only'])).toContain('192.0.2.50');
   });
 
-  it('watch: snapshot with expiration, added, invalid, deleted → removed, TTL expiry → removed; renew → LEASE_LOST', async () => {
+  it('watch: snapshot, added, invalid, deleted → removed, TTL expiry → removed; renew → LEASE_LOST; expiry looked up for our own leases only', async () => {
     const prefix = uniquePrefix();
     await setConfig(prefix, { Network: '10.244.0.0/16' });
     await put(`${prefix}/subnets/10.244.9.0-24`, '{"PublicIP":', 600);
     const peerMgr = manager(prefix, { leaseTtlSec: 600 });
     const peer = await peerMgr.acquireLease(attrs('192.0.2.20'), { previousSubnet: '10.244.20.0/24', signal: sig() });
-    const w = collect(manager(prefix));
+    const own = manager(prefix, { leaseTtlSec: 600 });
+    const w = collect(own);
     const snap = await until('snapshot', () => w.find('snapshot'));
     expect(snap.leases.map((l) => l.subnet)).toEqual(['10.244.20.0/24']);
-    expect(snap.leases[0]!.expiration! - Date.now()).toBeGreaterThan(590_000);
+    expect(snap.leases[0]!.expiration).toBeUndefined();   // a peer's etcd lease: not looked up
     expect(snap.leases[0]!.leaseId).toBe(peer.leaseId);
+    const mine = await own.acquireLease(attrs('192.0.2.19'), { previousSubnet: '10.244.19.0/24', signal: sig() });
+    const seen = await until('own lease', () => w.find('added', (e) => e.lease.key === mine.key));
+    expect(seen.lease.expiration! - Date.now()).toBeGreaterThan(590_000);   // ours: looked up
     const inv = await until('invalid', () => w.find('invalid'));
     expect(inv.key).toBe(`${prefix}/subnets/10.244.9.0-24`);
     expect(inv.reason).toContain('not JSON');
@@ -154,7 +158,8 @@ describe('EtcdSubnetManager (real etcd)', () => {
     const eph = await short.acquireLease(attrs('192.0.2.21'), { previousSubnet: '10.244.21.0/24', signal: sig() });
     const added = await until('added', () => w.find('added', (e) => e.lease.key === eph.key));
     expect(added.lease.attrs.publicIP).toBe('192.0.2.21');
-    expect(added.lease.expiration! - t0).toBeLessThanOrEqual(2500);
+    expect(added.lease.expiration).toBeUndefined();
+    expect(eph.expiration! - t0).toBeLessThanOrEqual(2500);
     await until('expiry → removed', () => w.find('removed', (e) => e.lease.key === eph.key), 8000);
     await expect(short.renewLease(eph, sig())).rejects.toSatisfy((e: TwillError) => isTwillError(e, 'LEASE_LOST') && e.message.includes('expired or was revoked'));
     // re-acquire after expiry keeps the subnet (it is free again)
