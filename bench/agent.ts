@@ -92,7 +92,7 @@ async function inside(): Promise<void> {
   }
 }
 
-interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; leaseId: string; spawnedAt: number }
+interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; spawnedAt: number }
 
 function peerOf(i: number): BaselinePeer {
   // Subnet 10.(i>>8).(i&255).0/24 inside 10.0.0.0/8, skipping 10.0.0.0/24 (ours is picked by the agent).
@@ -108,11 +108,13 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
   const etcd = new Etcd3({ hosts: etcdProc.endpoint });
   try {
     await etcd.put(`${PREFIX}/config`).value(JSON.stringify({ Network: '10.0.0.0/8', SubnetLen: 24, SubnetMin: '10.255.0.0', SubnetMax: '10.255.255.0', Backend: { Type: 'vxlan', VNI: 1 } }));
-    const lease = etcd.lease(7200, { autoKeepAlive: false });
-    const leaseId = await lease.grant();
     const peers = Array.from({ length: n }, (_, i) => peerOf(i));
+    // Each peer under its own etcd lease, as every agent holds one: what a real cluster's list
+    // looks like (n distinct lease ids, not one shared).
+    const ids: string[] = [];
+    for (let i = 0; i < n; i += 500) ids.push(...await Promise.all(peers.slice(i, i + 500).map(() => grant(etcd))));
     for (let i = 0; i < n; i += 128) {
-      const ops = peers.slice(i, i + 128).map((p) => etcd.put(keyOf(p)).value(valueOf(p)).lease(leaseId));
+      const ops = peers.slice(i, i + 128).map((p, j) => etcd.put(keyOf(p)).value(valueOf(p)).lease(ids[i + j]!));
       await etcd.if(`${PREFIX}/config`, 'Version', '>', 0).then(...ops).commit();
     }
     const port = 18471;
@@ -128,7 +130,7 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}`, `${new Date(Date.now() - agentMs).toISOString()} spawn\n${new Date().toISOString()} ready\n${log}`);
     const { ms: reconcileMs, applyMs: kernelMs } = firstApply(log);
     await verifyKernel(h, n);
-    const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, leaseId, spawnedAt: t0 };
+    const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, spawnedAt: t0 };
     const l = more ? await more(ctx) : undefined;
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
@@ -144,6 +146,9 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** A fresh 2-hour etcd lease (no keepalive: the benchmark is shorter). */
+const grant = (etcd: Etcd3): Promise<string> => etcd.lease(7200, { autoKeepAlive: false }).grant();
 
 async function waitLogged(log: () => string): Promise<void> {
   for (let i = 0; i < 200 && Number.isNaN(firstApply(log()).ms); i++) await new Promise((r) => setTimeout(r, 10));
@@ -205,8 +210,9 @@ async function latency(h: NetlinkHandle, c: Ctx, count: number): Promise<Latency
   const del: number[] = [];
   for (const p of fresh) {
     const w = wait(`add:${p.subnet}`);
+    const id = await grant(c.etcd);
     const t = performance.now();
-    await c.etcd.put(keyOf(p)).value(valueOf(p)).lease(c.leaseId);
+    await c.etcd.put(keyOf(p)).value(valueOf(p)).lease(id);
     await w;
     add.push(performance.now() - t);
   }
