@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import type { Logger } from '../../../lib/log.js';
+import { isTwillError } from '../../../lib/errors.js';
 import { openHandle } from '../../../lib/netlink/handle.js';
 import { closeFd, openNetnsFd } from '../../../lib/netlink/netns.js';
 import { NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NetlinkHandle, type NlChange } from '../../../lib/netlink/types.js';
@@ -238,11 +239,20 @@ describeRoot('netlink handle against the kernel', () => {
       let lists = 0;
       const t0 = Date.now();
       while (child.exitCode === null && Date.now() - t0 < 20_000 && (lists < 50 || retries === 0)) {
-        const links = await h.listLinks();
+        let links;
+        try {
+          links = await h.listLinks();
+        } catch (err) {
+          // Ten interrupted attempts in a row end in a clear error (the caller retries later);
+          // under nonstop churn on a slow kernel that happens. Torn data never does.
+          if (isTwillError(err, 'NETLINK') && /interrupted 10 times/.test((err as Error).message)) continue;
+          throw err;
+        }
         expect(links.filter((l) => /^(ve|vp)\d+$/.test(l.name))).toHaveLength(600); // never a torn view
         lists++;
       }
       expect(retries).toBeGreaterThan(0); // the churn really interrupted dumps
+      expect(lists).toBeGreaterThan(0);   // and retried dumps did complete
     } finally {
       child.kill();
     }
