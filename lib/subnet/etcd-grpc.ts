@@ -312,22 +312,21 @@ class Deframer {
   push(chunk: Buffer, out: (m: Buffer) => void): void {
     this.chunks.push(chunk);
     this.have += chunk.length;
-    while (this.have >= this.need) {
-      const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
-      let pos = 0;
-      while (buf.length - pos >= 5) {
-        if (buf[pos] !== 0) throw new Error('gRPC: compressed message (not requested)');
-        const len = buf.readUInt32BE(pos + 1);
-        if (buf.length - pos - 5 < len) { this.need = 5 + len; break; }
-        out(buf.subarray(pos + 5, pos + 5 + len));
-        pos += 5 + len;
-        this.need = 5;
-      }
-      const rest = buf.subarray(pos);
-      this.chunks = rest.length ? [rest] : [];
-      this.have = rest.length;
-      if (this.have < this.need) return;
+    if (this.have < this.need) return;
+    // Every complete message in one pass; what remains is less than the next one needs.
+    const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.have);
+    let pos = 0;
+    this.need = 5;
+    while (buf.length - pos >= 5) {
+      if (buf[pos] !== 0) throw new Error('gRPC: compressed message (not requested)');
+      const len = buf.readUInt32BE(pos + 1);
+      if (buf.length - pos - 5 < len) { this.need = 5 + len; break; }
+      out(buf.subarray(pos + 5, pos + 5 + len));
+      pos += 5 + len;
     }
+    const rest = buf.subarray(pos);
+    this.chunks = rest.length ? [rest] : [];
+    this.have = rest.length;
   }
 }
 

@@ -56,8 +56,7 @@ export interface Listing { revision: bigint; entries: ListedEntry[] }
 /** Expiration of a key held under etcd lease `lease` ('0': none), from looked-up TTLs. */
 function expiryOf(d: WatchDeps, lease: string, ttls: Map<string, number>, now: number): number | null | undefined {
   if (lease === '0') return null;
-  const ttl = ttls.get(lease);
-  return ttl === undefined && !wantsTtl(d, lease) ? undefined : now + Math.max(0, ttl ?? -1) * 1000;
+  return wantsTtl(d, lease) ? now + Math.max(0, ttls.get(lease) ?? -1) * 1000 : undefined;
 }
 
 const wantsTtl = (d: WatchDeps, lease: string): boolean => lease !== '0' && (d.ttlFor?.(lease) ?? true);
