@@ -45,13 +45,15 @@ export function diffState(desired: DesiredState, observed: ObservedView, scope?:
     }
     for (const key of observed.keys()) if (!wanted.has(key)) compare(undefined, observed.get(key));
   }
+  // Appended one by one: push(...list) passes every step as an argument, and a list of ≈125k
+  // (a network with that many peers) overflows the stack.
   const steps: PlanStep[] = [];
-  for (const kind of [...WRITE_ORDER].reverse()) steps.push(...(deletes.get(kind) ?? []));
+  for (const kind of [...WRITE_ORDER].reverse()) for (const s of deletes.get(kind) ?? []) steps.push(s);
   let nWrites = 0;
   for (const kind of WRITE_ORDER) {
     const list = writes.get(kind) ?? [];
     nWrites += list.length;
-    steps.push(...list);
+    for (const s of list) steps.push(s);
   }
   return { steps, writes: nWrites, deletes: steps.length - nWrites };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { diffState } from '../../../agent/reconcile/diff.js';
 import { peerEntries, localEntries, type DeviceInfo } from '../../../agent/backend/vxlan/desired.js';
-import type { KernelState } from '../../../agent/reconcile/state.js';
+import type { Entry, KernelState } from '../../../agent/reconcile/state.js';
 import { parsePrefix } from '../../../lib/ip/prefix.js';
 
 const dev: DeviceInfo = { index: 7, name: 'twill.1', mtu: 1450, vni: 1, nexthops: true };
@@ -34,6 +34,18 @@ describe('diffState', () => {
     expect(kinds).toContain('delete:fdb:unwanted');   // FDB is keyed by MAC: old one goes
     expect(kinds).toContain('replace:fdb:missing');
     expect(kinds.indexOf('delete:fdb:unwanted')).toBeLessThan(kinds.indexOf('replace:arp:drifted'));
+  });
+
+  it('plans more steps of one kind than fit in a call\'s arguments (≈125k overflowed the stack)', () => {
+    const n = 260_000;
+    const many = new Map(Array.from({ length: n }, (_, i) => {
+      const e = { key: `arp|7|10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, kind: 'arp', object: { kind: 'neigh' } };
+      return [e.key, e] as [string, Entry];
+    }));
+    const plan = diffState(many, new Map());
+    expect(plan.writes).toBe(n);
+    expect(plan.steps.length).toBe(n);
+    expect(diffState(new Map(), many).deletes).toBe(n);
   });
 
   it('limits the diff to the scope when given', () => {
