@@ -73,15 +73,14 @@ function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): Decod
 /** Lists and decodes `dir` once (expirations left at 0): the acquisition plans from this
  *  listing and hands it to the watch, so a start-up lists and decodes the subnets once. */
 export async function listLeases(client: EtcdGrpc, dir: string): Promise<Listing> {
-  const entries: ListedEntry[] = [];
-  // Decoded page by page, while etcd serves the next page (listPrefix).
-  const { revision } = await listPrefix(client, dir, undefined, (kvs) => {
-    for (const kv of kvs) {
-      const key = kv.key.toString();
-      const meta = kv.lease === '0' ? { expiration: null } : { expiration: 0, leaseId: kv.lease };
-      entries.push({ key, lease: kv.lease, decoded: decodeLease(key, kv.value.toString(), meta), kv });
-    }
-  });
+  const { revision, kvs } = await listPrefix(client, dir);
+  const entries = new Array<ListedEntry>(kvs.length);
+  for (let i = 0; i < kvs.length; i++) {
+    const kv = kvs[i]!;
+    const key = kv.key.toString();
+    const meta = kv.lease === '0' ? { expiration: null } : { expiration: 0, leaseId: kv.lease };
+    entries[i] = { key, lease: kv.lease, decoded: decodeLease(key, kv.value.toString(), meta), kv };
+  }
   return { revision, entries };
 }
 

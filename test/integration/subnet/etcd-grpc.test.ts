@@ -2,10 +2,8 @@
 // endpoints, deadlines against a server that never answers, etcd errors as answers, the watch
 // stream, keepalive, and auth tokens that expire. No root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { EtcdGrpc, type EtcdKeyValue, type WatchResponse } from '../../../lib/subnet/etcd-grpc.js';
-import { listPrefix } from '../../../lib/subnet/etcd-client.js';
+import { EtcdGrpc, type WatchResponse } from '../../../lib/subnet/etcd-grpc.js';
 import { startEtcd, type EtcdHandle } from '../../util/etcd.js';
 
 const B = (s: string) => Buffer.from(s);
@@ -118,46 +116,6 @@ describe('EtcdGrpc', () => {
     while (!late.some((r) => r.canceled) && Date.now() < until + 5000) await new Promise((r) => setTimeout(r, 20));
     expect(late.find((r) => r.canceled)?.compact_revision).toBe(String(rev));
     w2.cancel();
-  });
-});
-
-describe('listPrefix (paged, pipelined)', () => {
-  it('pages form one view at the first page\'s revision, even when keys change between pages', async () => {
-    const c = client([etcd.endpoint]);
-    const keys = Array.from({ length: 7 }, (_, i) => `/lp/k${i}`);
-    for (const k of keys) await c.txn({ compare: [], success: [{ request_put: { key: B(k), value: B(`v-${k}`) } }], failure: [] });
-    const pages: string[][] = [];
-    let mutated = false;
-    const out = await listPrefix(c, '/lp/', 3, (kvs: EtcdKeyValue[]) => {
-      pages.push(kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`));
-      if (mutated) return;
-      mutated = true;
-      // A new key, a changed one and a deleted one, committed before this returns. The next
-      // page's request leaves only afterwards (the event loop is blocked here), so only the
-      // revision pin keeps them out of the listing.
-      const ctl = (...a: string[]) => execFileSync('etcdctl', [`--endpoints=${etcd.endpoint}`, ...a], { stdio: 'ignore' });
-      ctl('put', '/lp/k3a', 'new');
-      ctl('put', '/lp/k5', 'changed');
-      ctl('del', '/lp/k6');
-    });
-    const kv = keys.map((k) => `${k}=v-${k}`);
-    expect(pages).toEqual([kv.slice(0, 3), kv.slice(3, 6), kv.slice(6)]);
-    expect(out.kvs).toEqual([]);   // handed to onPage, not collected
-    const later = await listPrefix(c, '/lp/', 3);
-    expect(later.revision).toBeGreaterThan(out.revision);
-    expect(later.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`)).toEqual([
-      '/lp/k0=v-/lp/k0', '/lp/k1=v-/lp/k1', '/lp/k2=v-/lp/k2', '/lp/k3=v-/lp/k3', '/lp/k3a=new', '/lp/k4=v-/lp/k4', '/lp/k5=changed',
-    ]);
-    const atFirst = await c.range({ key: B('/lp/k6'), revision: String(out.revision) });
-    expect(atFirst.kvs.map((kv) => kv.value.toString())).toEqual(['v-/lp/k6']);
-  });
-
-  it('a consumer that throws ends the listing with its error', async () => {
-    const c = client([etcd.endpoint]);
-    for (let i = 0; i < 5; i++) await etcd.ctl(['put', `/lq/k${i}`, 'x']);
-    await expect(listPrefix(c, '/lq/', 2, () => { throw new Error('consumer failed'); })).rejects.toThrow('consumer failed');
-    const all = await listPrefix(c, '/lq/', 2);
-    expect(all.kvs.map((kv) => kv.key.toString())).toEqual(['/lq/k0', '/lq/k1', '/lq/k2', '/lq/k3', '/lq/k4']);
   });
 });
 
