@@ -2,8 +2,10 @@
 // endpoints, deadlines against a server that never answers, etcd errors as answers, the watch
 // stream, keepalive, and auth tokens that expire. No root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
-import { EtcdGrpc, type WatchResponse } from '../../../lib/subnet/etcd-grpc.js';
+import { EtcdGrpc, type RangeRequest, type WatchResponse } from '../../../lib/subnet/etcd-grpc.js';
+import { listPrefix } from '../../../lib/subnet/etcd-client.js';
 import { startEtcd, type EtcdHandle } from '../../util/etcd.js';
 
 const B = (s: string) => Buffer.from(s);
@@ -116,6 +118,33 @@ describe('EtcdGrpc', () => {
     while (!late.some((r) => r.canceled) && Date.now() < until + 5000) await new Promise((r) => setTimeout(r, 20));
     expect(late.find((r) => r.canceled)?.compact_revision).toBe(String(rev));
     w2.cancel();
+  });
+});
+
+describe('listPrefix (paged)', () => {
+  it('its pages form one view at the first page\'s revision, even when keys change between pages', async () => {
+    const real = client([etcd.endpoint]);
+    const keys = Array.from({ length: 7 }, (_, i) => `/lp/k${i}`);
+    for (const k of keys) await etcd.ctl(['put', k, `v-${k}`]);
+    // After the first page is answered, and before the next is asked for: a new key, a changed
+    // one and a deleted one, committed. Only the revision pin keeps them out of the listing.
+    let calls = 0;
+    const ctl = (...a: string[]) => execFileSync('etcdctl', [`--endpoints=${etcd.endpoint}`, ...a], { stdio: 'ignore' });
+    const racing = {
+      range: async (r: RangeRequest) => {
+        const res = await real.range(r);
+        if (++calls === 1) { ctl('put', '/lp/k3a', 'new'); ctl('put', '/lp/k5', 'changed'); ctl('del', '/lp/k6'); }
+        return res;
+      },
+    } as unknown as EtcdGrpc;
+    const out = await listPrefix(racing, '/lp/', 3);
+    expect(calls).toBe(3);
+    expect(out.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`)).toEqual(keys.map((k) => `${k}=v-${k}`));
+    const later = await listPrefix(real, '/lp/', 3);
+    expect(later.revision).toBeGreaterThan(out.revision);
+    expect(later.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`)).toEqual([
+      '/lp/k0=v-/lp/k0', '/lp/k1=v-/lp/k1', '/lp/k2=v-/lp/k2', '/lp/k3=v-/lp/k3', '/lp/k3a=new', '/lp/k4=v-/lp/k4', '/lp/k5=changed',
+    ]);
   });
 });
 
