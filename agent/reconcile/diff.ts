@@ -45,8 +45,8 @@ export function diffState(desired: DesiredState, observed: ObservedView, scope?:
     }
     for (const key of observed.keys()) if (!wanted.has(key)) compare(undefined, observed.get(key));
   }
-  // Appended one by one: push(...list) passes every step as an argument, and a list of ≈125k
-  // (a network with that many peers) overflows the stack.
+  // Appended one by one: push(...list) passes every step as an argument, and a list of one kind
+  // somewhere between 125k and 250k steps (Node 20; that many peers) overflows the stack.
   const steps: PlanStep[] = [];
   for (const kind of [...WRITE_ORDER].reverse()) for (const s of deletes.get(kind) ?? []) steps.push(s);
   let nWrites = 0;

@@ -1,6 +1,6 @@
 // The gRPC client (lib/subnet/etcd-grpc.ts) against real etcd on loopback: failover across
 // endpoints, deadlines against a server that never answers, etcd errors as answers, the watch
-// stream, keepalive, and auth tokens that expire. No root needed.
+// stream, keepalive, auth tokens that expire, and the paged list's revision pin. No root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
