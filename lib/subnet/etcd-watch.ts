@@ -92,7 +92,7 @@ async function snapshot(d: WatchDeps): Promise<Snapshot> {
   for (const e of entries) {
     const r = e.decoded;
     if (!r.ok) { s.invalid.push({ type: 'invalid', key: e.key, reason: r.reason }); continue; }
-    if (e.lease !== '0') r.value.expiration = expiryOf(d, e.lease, ttls, now);
+    r.value.expiration = expiryOf(d, e.lease, ttls, now);   // null for a reservation
     s.leases.push(r.value);
     s.known.set(r.value.key, r.value);
   }
