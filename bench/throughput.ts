@@ -5,8 +5,8 @@
 // A third path splits the overlay's cost: node → node across VXLAN (node A to node B's bridge
 // gateway — the kernel's encapsulation and decapsulation, with no pod veth and no bridge hop).
 // Pod wiring only adds to that path, so it is the ceiling of any VXLAN overlay on this underlay:
-// 0.55–0.65 of host-to-host with cubic here (2026-11-26; a hand-built topology without twill
-// measured the same).
+// 0.52–0.69 of host-to-host with cubic over 2026-11-26's runs, a hand-built topology without
+// twill included.
 //
 // Twice: with the machine's default congestion control and with cubic (Linux's default). On
 // these machines the default is bbr, whose pacing holds host-to-host over veth well below what
