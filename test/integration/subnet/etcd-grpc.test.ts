@@ -2,7 +2,6 @@
 // endpoints, deadlines against a server that never answers, etcd errors as answers, the watch
 // stream, keepalive, auth tokens that expire, and the paged list's revision pin. No root needed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { EtcdGrpc, type RangeRequest, type WatchResponse } from '../../../lib/subnet/etcd-grpc.js';
 import { listPrefix } from '../../../lib/subnet/etcd-client.js';
@@ -129,11 +128,14 @@ describe('listPrefix (paged)', () => {
     // After the first page is answered, and before the next is asked for: a new key, a changed
     // one and a deleted one, committed. Only the revision pin keeps them out of the listing.
     let calls = 0;
-    const ctl = (...a: string[]) => execFileSync('etcdctl', [`--endpoints=${etcd.endpoint}`, ...a], { stdio: 'ignore' });
     const racing = {
       range: async (r: RangeRequest) => {
         const res = await real.range(r);
-        if (++calls === 1) { ctl('put', '/lp/k3a', 'new'); ctl('put', '/lp/k5', 'changed'); ctl('del', '/lp/k6'); }
+        if (++calls === 1) {
+          await etcd.ctl(['put', '/lp/k3a', 'new']);
+          await etcd.ctl(['put', '/lp/k5', 'changed']);
+          await etcd.ctl(['del', '/lp/k6']);
+        }
         return res;
       },
     } as unknown as EtcdGrpc;
