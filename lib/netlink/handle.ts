@@ -137,7 +137,7 @@ class RtnlHandle implements NetlinkHandle {
     const w = new NlWriter(64);
     getLinkRequest(w, name);
     let link: Link | undefined;
-    await this.sock.transact(w, (m) => { if (m.type === C.RTM_NEWLINK) link = decodeLink(m.data); });
+    await this.sock.transact(w, { onReply: (m) => { if (m.type === C.RTM_NEWLINK) link = decodeLink(m.data); } });
     return link;
   }
 
@@ -203,7 +203,7 @@ class RtnlHandle implements NetlinkHandle {
     let owners: number[] = [];
     const flush = async () => {
       if (w.starts.length === 0) return;
-      const acks = await this.sock.transact(w);
+      const acks = await this.sock.transact(w, { quiet: true });
       for (let k = 0; k < acks.length; k++) {
         const i = owners[k]!;
         const ack = acks[k]!;

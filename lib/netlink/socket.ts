@@ -1,12 +1,15 @@
 // NetlinkSocket: the ONLY place twill opens sockets (DESIGN style 4). One NETLINK_ROUTE socket,
 // optionally created inside another network namespace, with three ways to talk to the kernel:
 //
-// transact — many requests per send(), each with NLM_F_ACK and its own seq; rtnetlink processes
-//   a send() synchronously and queues one ack per message, so after each chunk we read exactly
-//   that chunk's acks. A chunk is bounded in bytes AND in messages so its acks always fit the
-//   receive buffer (an ack the kernel cannot queue is silently lost); a failed entry is just an
-//   errno in its slot. Between chunks we yield to the event loop, so a 20,000-entry batch never
-//   blocks timers and I/O for more than one chunk (a few ms).
+// transact — many requests per send(), each with its own seq; rtnetlink processes a send()
+//   synchronously and queues one ack per message that asked (NLM_F_ACK) or failed, so after each
+//   chunk we read exactly that chunk's answers. A chunk is bounded in bytes AND in messages so its
+//   acks always fit the receive buffer (an ack the kernel cannot queue is lost: the socket reports
+//   ENOBUFS and the outcome is unknown); a failed entry is just an errno in its slot. Writes can
+//   go `quiet`: only a chunk's last message asks for an ack, so the kernel answers the others only
+//   when they fail, in order, ahead of that last ack. One recv() per chunk instead of one per
+//   message (README, Design decisions). Between chunks we yield to the event loop, so a
+//   20,000-entry batch never blocks timers and I/O for more than one chunk (a few ms).
 // dump — one NLM_F_DUMP request read to NLMSG_DONE; NLM_F_DUMP_INTR is reported so the caller
 //   can retry with a consistent snapshot.
 // readNotifications — multicast groups on a NON-BLOCKING socket drained by the caller on a short
@@ -17,7 +20,7 @@
 // way back is an fd of /proc/thread-self/ns/net opened before leaving; on any failure we switch
 // back before throwing.
 import { TwillError } from '../errors.js';
-import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_DUMP_INTR, RTM_DELLINK, RTM_DELNEXTHOP, RTM_NEWLINK } from './consts.js';
+import { EAGAIN, EINTR, ENOBUFS, ETIMEDOUT, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP_INTR, RTM_DELLINK, RTM_DELNEXTHOP, RTM_NEWLINK } from './consts.js';
 import { getLibc, type Libc } from './ffi.js';
 import { decodeError, errnoCode, parseMessages, type NlMsg, type NlWriter } from './wire.js';
 
@@ -268,9 +271,11 @@ export class NetlinkSocket {
   /**
    * Sends every message in `w` (seq numbers are assigned here) in bounded chunks and
    * returns one Ack per message. Replies other than acks (GET answers) go to `onReply` with the
-   * message's index. Never throws for per-message errors.
+   * message's index. Never throws for per-message errors. `quiet` (writes only: no message may
+   * expect a reply other than its ack) asks the kernel to answer only failures and each chunk's
+   * last message; a message with no answer once that last ack is in succeeded.
    */
-  async transact(w: NlWriter, onReply?: (m: NlMsg, index: number) => void): Promise<Ack[]> {
+  async transact(w: NlWriter, opts: { onReply?: (m: NlMsg, index: number) => void; quiet?: boolean } = {}): Promise<Ack[]> {
     this.assertOpen();
     const starts = w.starts;
     const acks: Ack[] = new Array<Ack>(starts.length);
@@ -290,19 +295,27 @@ export class NetlinkSocket {
         j++;
       }
       const to = j < starts.length ? starts[j]! : w.off;
-      this.exchange(w.view(from, to), i, j, firstSeq, acks, onReply);
+      if (opts.quiet) {
+        for (let k = i; k < j; k++) {
+          const at = starts[k]! + 6;
+          const flags = w.buf.readUInt16LE(at);
+          w.buf.writeUInt16LE(k === j - 1 ? flags | NLM_F_ACK : flags & ~NLM_F_ACK, at);
+        }
+      }
+      this.exchange(w.view(from, to), i, j, firstSeq, acks, opts);
       i = j;
     }
     return acks;
   }
 
-  private exchange(chunk: Buffer, lo: number, hi: number, firstSeq: number, acks: Ack[], onReply?: (m: NlMsg, index: number) => void): void {
+  private exchange(chunk: Buffer, lo: number, hi: number, firstSeq: number, acks: Ack[], opts: { onReply?: (m: NlMsg, index: number) => void; quiet?: boolean }): void {
     const sendErr = this.sendAll(chunk);
     if (sendErr) {
       for (let k = lo; k < hi; k++) acks[k] = { errno: sendErr, extack: 'send() failed' };
       return;
     }
-    let remaining = hi - lo;
+    // Quiet: done when the chunk's last message is answered (answers come in message order).
+    let remaining = opts.quiet ? 1 : hi - lo;
     let overflow = false;
     while (remaining > 0) {
       const n = this.recvOnce(overflow ? MSG_DONTWAIT : 0);
@@ -313,7 +326,13 @@ export class NetlinkSocket {
         for (let k = lo; k < hi; k++) if (!acks[k]) acks[k] = { errno, extack: why };
         return;
       }
-      remaining -= this.takeAcks(n, lo, hi, firstSeq, acks, onReply);
+      const taken = this.takeAcks(n, lo, hi, firstSeq, acks, opts.onReply);
+      remaining = opts.quiet ? (acks[hi - 1] ? 0 : 1) : remaining - taken;
+    }
+    if (opts.quiet) {
+      // An unanswered message succeeded — unless the kernel dropped answers (then: unknown).
+      const rest = overflow ? { errno: ENOBUFS, extack: 'failure report may be lost (receive buffer overflow): outcome unknown' } : ACK_OK;
+      for (let k = lo; k < hi - 1; k++) if (!acks[k]) acks[k] = rest;
     }
   }
 

@@ -175,6 +175,27 @@ describeRoot('netlink handle against the kernel', () => {
     expect(ns.ip('route', 'show', 'proto', '116').trim().split('\n')).toHaveLength(2);
   });
 
+  it('reports every failure of a many-chunk batch at its own index (writes ask the kernel to answer failures only)', async () => {
+    const { h, dev } = await withVxlan();
+    const changes: NlChange[] = [];
+    const failing = new Set<number>();
+    const bad = (n: number): NlChange => ({ verb: 'replace', object: { kind: 'route', family: 4, dst: `10.${200 + (n >> 8)}.${n & 255}.0/24`, nhid: 99999, protocol: RTPROT_TWILL } });
+    for (let i = 0; i < 2000; i++) {
+      // failures scattered, two in a row, and runs of them: chunk edges land on some of them
+      if (i % 13 === 0 || i % 13 === 1 || (i > 700 && i < 760)) { failing.add(changes.length); changes.push(bad(i)); }
+      changes.push(...peerChanges(dev, i));
+    }
+    failing.add(changes.length);
+    changes.push(bad(4095)); // the batch's last message fails too
+    const res = await h.apply(changes);
+    expect(res).toHaveLength(changes.length);
+    const failed = res.flatMap((r, i) => (r.ok ? [] : [i]));
+    expect(failed).toEqual([...failing]);
+    for (const i of failing) expect(res[i]).toMatchObject({ errno: 22, message: expect.stringContaining('Nexthop id does not exist') });
+    expect((await h.listRoutes({ protocol: RTPROT_TWILL })).length).toBe(2000);
+    expect((await h.listNeighs({ family: 4, ifindex: dev })).length).toBe(2000);
+  });
+
   it('applies a 20,000-message batch (5,000 peers) completely', async () => {
     const { ns, h, dev } = await withVxlan();
     const changes: NlChange[] = [];
