@@ -129,7 +129,13 @@ export class Daemon {
     const smh = this.deps.subnetManager ?? await createSubnetManager(this.o, this.log, this.clock, this.status.node, signal);
     this.status.node = smh.nodeName;
     this.sm = smh.sm;
-    this.cfg = await retry(() => this.sm.getNetworkConfig(signal), {
+    // An IPv6-only config is valid net-conf.json but not one this agent can program: like an
+    // invalid config it is a reason not to be ready, retried with backoff (no crash loop).
+    this.cfg = await retry(async () => {
+      const cfg = await this.sm.getNetworkConfig(signal);
+      if (!cfg.network) throw invalid('Network', cfg.network ?? '', 'an IPv4 network is required: this version of twill programs an IPv4 overlay only');
+      return cfg;
+    }, {
       clock: this.clock, signal, backoff: new Backoff({ initialMs: 500, maxMs: 15_000 }),
       onError: (err, attempt, delay) => {
         if (isTwillError(err, 'ABORTED')) return false;
@@ -140,9 +146,8 @@ export class Daemon {
     this.problem('config', undefined);
     this.cond('config', true);
     this.cond('store', true);
-    if (!this.cfg.network) throw invalid('Network', this.cfg.network ?? '', 'an IPv4 network is required: this version of twill programs an IPv4 overlay only');
     if (this.cfg.enableIPv6) this.log.warn({ ipv6Network: this.cfg.ipv6Network }, 'EnableIPv6 is set, but this version of twill programs the IPv4 overlay only; IPv6 is ignored');
-    this.network = parsePrefix(this.cfg.network);
+    this.network = parsePrefix(this.cfg.network!);
     const b = this.cfg.backend;
     const mac = (await smh.previousVtepMac().catch(() => undefined)) ?? deriveVtepMac(this.ext.publicIP, b.vni);
     this.devSpec = {

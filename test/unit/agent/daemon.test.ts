@@ -183,6 +183,25 @@ describe('Daemon (memory kernel + memory store)', () => {
     await done;
     rmSync(o.subnetFile, { force: true });
   });
+
+  it('an IPv6-only config keeps it running and not ready with the reason (no crash loop), until an IPv4 network arrives', async () => {
+    const sm = new MemorySubnetManager({ config: JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10::/56', Backend: { Type: 'vxlan' } }) });
+    const k = kernelWithUplink();
+    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-v6.env`), '--healthz-port', '0'], {});
+    const ctl = new AbortController();
+    const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
+    let ended = false;
+    const done = d.run().finally(() => { ended = true; });
+    await vi.waitFor(() => expect(d.status.notReadyReasons.join('\n')).toMatch(/Network.*an IPv4 network is required/), { timeout: 2000, interval: 10 });
+    await new Promise((r) => setTimeout(r, 700));   // past the first retry: still running, still not ready
+    expect(ended).toBe(false);
+    expect(d.status.ready).toBe(false);
+    sm.setConfig(NETCONF);
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 20_000, interval: 20 });
+    ctl.abort();
+    await done;
+    rmSync(o.subnetFile, { force: true });
+  }, 30_000);
 });
 
 describe('LeaseKeeper', () => {
