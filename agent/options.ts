@@ -32,7 +32,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'iface-regex', type: 'list', default: [], help: 'regex matched against interface names and IPs; repeatable' },
   { name: 'iface-can-reach', type: 'string', help: 'pick the interface the kernel routes this address through' },
   { name: 'public-ip', type: 'string', help: 'IPv4 address other nodes use to reach this node (default: the interface address)' },
-  { name: 'public-ipv6', type: 'string', help: 'IPv6 address other nodes use to reach this node' },
+  { name: 'public-ipv6', type: 'string', help: 'IPv6 address other nodes use to reach this node (accepted for flannel compatibility; unused: the overlay is IPv4 only)' },
   { name: 'subnet-file', type: 'string', default: C.DEFAULT_SUBNET_FILE, help: 'where to write the subnet environment file' },
   { name: 'subnet-lease-renew-margin', type: 'int', default: 60, help: 'renew the lease this many minutes before it expires' },
   { name: 'ip-masq', type: 'bool', default: false, help: 'masquerade pod traffic leaving the cluster network' },
