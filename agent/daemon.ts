@@ -48,6 +48,20 @@ const QUIET_MS = 5_000;
 const HEAP_CHECK_MS = 5_000;
 const STORE_PROBE_TIMEOUT_MS = 3_000;
 
+/** A config's validated fields (not its raw text: reformatting the JSON is not a change). */
+const netConfKey = (c: NetConf): string => JSON.stringify({ ...c, raw: undefined });
+
+/** "Network 10.244.0.0/16 → 10.245.0.0/16, Backend.VNI 1 → 2": the top-level fields that differ. */
+function describeConfChange(a: NetConf, b: NetConf): string {
+  const out: string[] = [];
+  for (const k of Object.keys({ ...a, ...b }) as (keyof NetConf)[]) {
+    if (k === 'raw') continue;
+    const x = JSON.stringify(a[k]), y = JSON.stringify(b[k]);
+    if (x !== y) out.push(`${k} ${x ?? 'unset'} → ${y ?? 'unset'}`);
+  }
+  return out.join(', ');
+}
+
 export class Daemon {
   readonly metrics = new Metrics();
   private readonly heap = new HeapCompactor();
@@ -320,7 +334,13 @@ export class Daemon {
       await this.clock.sleep(STORE_PROBE_MS, signal);
       const probe = deadline(signal, STORE_PROBE_TIMEOUT_MS);
       try {
-        await this.sm.getNetworkConfig(probe.signal);
+        const cfg = await this.sm.getNetworkConfig(probe.signal).catch((err: unknown) => {
+          if (!isTwillError(err, 'CONFIG_INVALID')) throw err;
+          // The store answered: only its config is now bad. The agent keeps the one it runs on.
+          this.noteConfigChange(`is now invalid (${errorMessage(err)})`);
+          return undefined;
+        });
+        if (cfg && netConfKey(cfg) !== netConfKey(this.cfg)) this.noteConfigChange(`changed: ${describeConfChange(this.cfg, cfg)}`);
         if (!this.status.conditions.store) this.log.info('lease store reachable again');
         this.cond('store', true);
         this.problem('store', undefined);
@@ -333,6 +353,21 @@ export class Daemon {
         probe.done();
       }
     }
+  }
+
+  /** The last config change reported (each distinct one is logged once, not every probe). */
+  private configNote: string | undefined;
+
+  /**
+   * The network config is read once, at start (as flanneld does): a running node's subnets,
+   * device and rules follow it, and changing them under running pods is a migration, not a
+   * resync. A change in the store is therefore reported — once per distinct change — and applied
+   * by restarting the agent (rolling the DaemonSet).
+   */
+  private noteConfigChange(what: string): void {
+    if (this.configNote === what) return;
+    this.configNote = what;
+    this.log.warn(`the network config in the store ${what}; this agent keeps running on the config it started with: restart it to apply a change`);
   }
 
   private async writeSubnetFile(): Promise<void> {

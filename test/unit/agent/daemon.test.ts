@@ -11,7 +11,8 @@ import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js'
 import { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, NUD_PERMANENT } from '../../../lib/netlink/types.js';
-import { silentLogger } from '../../../lib/log.js';
+import { createLogger, silentLogger } from '../../../lib/log.js';
+import { Writable } from 'node:stream';
 
 const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
 const mac = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
@@ -183,6 +184,28 @@ describe('Daemon (memory kernel + memory store)', () => {
     await done;
     rmSync(o.subnetFile, { force: true });
   });
+
+  it('reports a config changed or broken in the store once, keeps running on its own, and stays ready', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    const warnings: string[] = [];
+    const dest = new Writable({ write(chunk: Buffer, _e, cb) { const l = JSON.parse(chunk.toString()) as { level: number; msg: string }; if (l.level === 40) warnings.push(l.msg); cb(); } });
+    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-cc.env`), '--healthz-port', '0'], {});
+    const ctl = new AbortController();
+    const d = new Daemon(o, { logger: createLogger('info', 'twill', dest), signal: ctl.signal, handle: kernelWithUplink(), traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
+    const done = d.run();
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
+    sm.setConfig(JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } }, null, 2));   // reformatted only
+    sm.setConfig(JSON.stringify({ Network: '10.245.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } }));
+    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/config in the store changed: network "10\.244\.0\.0\/16" → "10\.245\.0\.0\/16".*restart it/), { timeout: 12_000, interval: 50 });
+    sm.setConfig('{"Network": 42}');
+    await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/config in the store is now invalid \(.*Network.*\)/), { timeout: 12_000, interval: 50 });
+    expect(warnings.filter((w) => /changed: network/.test(w))).toHaveLength(1);   // once, not every probe
+    expect(d.status.ready).toBe(true);
+    expect(d.status.conditions.store).toBe(true);
+    ctl.abort();
+    await done;
+    rmSync(o.subnetFile, { force: true });
+  }, 30_000);
 
   it('an IPv6-only config keeps it running and not ready with the reason (no crash loop), until an IPv4 network arrives', async () => {
     const sm = new MemorySubnetManager({ config: JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10::/56', Backend: { Type: 'vxlan' } }) });
