@@ -80,7 +80,13 @@ export function writeIfChanged(path: string, data: Buffer, mode: number): boolea
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
-      writeSync(fd, data);
+      // write(2) may write less than asked (a disk filling up, a file-size limit): loop, so a
+      // short copy is never renamed into place; the call that cannot write throws.
+      for (let off = 0; off < data.length;) {
+        const n = writeSync(fd, data, off, data.length - off);
+        if (n <= 0) throw Object.assign(new Error(`${tmp}: write made no progress at byte ${off} of ${data.length}`), { code: 'EIO' });
+        off += n;
+      }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
