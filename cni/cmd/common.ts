@@ -25,17 +25,27 @@ export async function locked<T>(store: DiskStore, deps: PluginDeps, fn: () => T 
   } catch (err) {
     throw new CniError(CNI_ERR.io, `IPAM store ${store.dir}: cannot create: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, '', err);
   }
+  if (deps.pauseAt === PAUSE_IN_LOCK) store.onTempWritten = () => pause(PAUSE_IN_LOCK);
   return withFileLock(store.lockPath, { flock: deps.flock, blocking: deps.lockBlocking }, fn);
 }
+
+/**
+ * Test-only TWILL_CNI_PAUSE_AT point inside the store lock: a record's temp file written, not
+ * yet linked into place (every Step fires after the lock is released).
+ */
+export const PAUSE_IN_LOCK = 'ipam-temp';
 
 /** Test-only hooks (TWILL_CNI_FAIL_AT / TWILL_CNI_PAUSE_AT): fail or freeze after `step`. */
 export function hook(deps: PluginDeps, step: Step): void {
   mark(step);
-  if (deps.pauseAt === step) {
-    pluginFs().write(2, `TWILL_PAUSED ${step}\n`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
-  }
+  if (deps.pauseAt === step) pause(step);
   if (deps.failAt === step) throw new CniError(CNI_ERR.internal, `injected failure after step "${step}" (TWILL_CNI_FAIL_AT, test only)`);
+}
+
+/** Prints the marker a test waits for, then freezes until killed (120 s at most). */
+function pause(step: string): void {
+  pluginFs().write(2, `TWILL_PAUSED ${step}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 120_000);
 }
 
 /** LIFO undo actions; run() tries every one and keeps going past failures. */

@@ -21,6 +21,11 @@ export interface Reservation {
 
 export class DiskStore {
   readonly dir: string;
+  /**
+   * Test only (TWILL_CNI_PAUSE_AT=ipam-temp, set by cmd/common.ts locked()): runs inside the
+   * locked section, once a record's temp file is written and before it is linked into place.
+   */
+  onTempWritten: ((tmp: string) => void) | undefined;
 
   constructor(dataDir: string, network: string) {
     this.dir = join(dataDir, network);
@@ -55,6 +60,7 @@ export class DiskStore {
     const name = formatIp(ip);
     const tmp = this.writeTemp(`${containerId.trim()}\r\n${ifname}`);
     try {
+      this.onTempWritten?.(tmp);
       pluginFs().link(join(this.dir, tmp), join(this.dir, name));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;

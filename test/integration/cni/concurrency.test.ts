@@ -1,11 +1,15 @@
 // Many plugins at once and plugins that die: 200 ADDs at concurrency 20 through the executable
 // give 200 distinct addresses (the flock-protected store), DEL of all leaves no record and no
 // veth; a plugin SIGKILLed at any step of ADD leaves nothing that GC cannot reclaim, and never a
-// wedged lock (flock dies with its holder).
+// wedged lock (flock dies with its holder), also when killed while it holds the lock.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describeRoot } from '../../util/root.js';
 import { ensurePluginBuilt } from '../../util/pods.js';
 import { hostVethName } from '../../../cni/link/names.js';
+import { TMP_PREFIX } from '../../../cni/ipam/store.js';
 import { TestNode } from './node.js';
 
 async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -71,6 +75,41 @@ describeRoot('CNI plugin under concurrency and kills (integration)', () => {
     for (const p of [victim, live, other]) node.dropPod(p.name);
   });
 
+  it('a plugin killed inside the store lock (temp record written, not linked) wedges nothing; GC sweeps its temp file', async () => {
+    const victim = node.pod();
+    const k = killable();
+    const running = node.exec('ADD', node.conf(), { containerId: victim.id, netns: victim.netns, extra: { TWILL_CNI_PAUSE_AT: 'ipam-temp' } }, k.opts);
+    await k.paused();
+    const temps = () => readdirSync(node.storeDir).filter((f) => f.startsWith(TMP_PREFIX));
+    const owners = () => Object.entries(node.records()).filter(([f]) => !f.startsWith(TMP_PREFIX)).map(([, owner]) => owner);
+    // Frozen inside the locked section: flock(1) cannot take the lock, the record is a temp file only.
+    expect(tryLock(node.storeDir)).toBe(1);
+    expect(temps()).toHaveLength(1);
+    expect(readFileSync(join(node.storeDir, temps()[0]!), 'utf8')).toBe(`${victim.id}\r\neth0`);
+    expect(owners()).not.toContain(`${victim.id}\r\neth0`);
+    k.kill();
+    const r = await running;
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.stderr).toContain('TWILL_PAUSED ipam-temp');
+
+    // The kernel dropped the dead holder's flock: the lock is free and the next ADD goes through at once.
+    expect(tryLock(node.storeDir)).toBe(0);
+    const other = node.pod();
+    const t0 = Date.now();
+    const add = await node.exec('ADD', node.conf(), { containerId: other.id, netns: other.netns }, { timeoutMs: 10_000 });
+    expect(add.code, add.raw + add.stderr).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(temps()).toHaveLength(1);                 // ADD leaves it; GC sweeps it
+    expect(owners()).toEqual([`${other.id}\r\neth0`]);
+    const gc = await node.exec('GC', node.conf({ 'cni.dev/valid-attachments': [{ containerID: other.id, ifname: 'eth0' }] }), {});
+    expect(gc.code, gc.raw).toBe(0);
+    expect(temps()).toEqual([]);
+    expect(Object.values(node.records())).toEqual([`${other.id}\r\neth0`]);
+    expect(node.hostLinks()).not.toContain(hostVethName(victim.id, 'eth0'));
+    expect((await node.exec('DEL', node.conf(), { containerId: other.id, netns: other.netns })).code).toBe(0);
+    for (const p of [victim, other]) node.dropPod(p.name);
+  });
+
   it('a killed ADD can also be cleaned up by the runtime\'s own DEL', async () => {
     const victim = node.pod();
     const k = killable();
@@ -90,16 +129,29 @@ function killable() {
   let pid = 0;
   let paused: () => void = () => undefined;
   const pausedP = new Promise<void>((r) => { paused = r; });
-  return {
+  const k = {
     opts: {
       onSpawn: (p: number) => { pid = p; },
       onStderr: (text: string) => { if (text.includes('TWILL_PAUSED')) paused(); },
     },
-    async killWhenPaused(): Promise<void> {
+    /** Resolves once the plugin has printed its TWILL_PAUSED marker (it is then frozen). */
+    async paused(): Promise<void> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([pausedP, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('plugin never paused')), 15_000); })]);
       clearTimeout(timer);
+    },
+    kill(): void {
       process.kill(pid, 'SIGKILL');
     },
+    async killWhenPaused(): Promise<void> {
+      await k.paused();
+      k.kill();
+    },
   };
+  return k;
+}
+
+/** flock(1) -n on the store lock (what host-local takes): 0 = free (taken and dropped), 1 = held. */
+function tryLock(storeDir: string): number | null {
+  return spawnSync('flock', ['-n', join(storeDir, 'lock'), 'true']).status;
 }

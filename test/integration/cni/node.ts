@@ -12,14 +12,16 @@ import { cniExec, deleteNetns, type CniCmd, type CniExecEnv, type CniExecOptions
 export const SUBNET_ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
 
 export class TestNode {
-  readonly prefix = uniquePrefix('tc');
+  readonly prefix: string;
   readonly plugin: string;
   readonly host: string;
   readonly dir: string;
   private readonly pods = new Set<string>();
   private seq = 0;
 
-  constructor(plugin: string, subnetEnv = SUBNET_ENV) {
+  /** `tag` starts every netns name of this node (default "tc"; then pid, random, "-"). */
+  constructor(plugin: string, subnetEnv = SUBNET_ENV, tag = 'tc') {
+    this.prefix = uniquePrefix(tag);
     this.plugin = plugin;
     this.host = `${this.prefix}h`;
     this.dir = mkdtempSync(join(tmpdir(), 'twill-cni-it-'));
@@ -49,7 +51,7 @@ export class TestNode {
     this.pods.delete(name);
   }
 
-  exec(cmd: CniCmd, conf: object, env: CniExecEnv = {}, opts: Pick<CniExecOptions, 'onSpawn' | 'onStderr'> = {}): Promise<CniExecResult> {
+  exec(cmd: CniCmd, conf: object, env: CniExecEnv = {}, opts: Pick<CniExecOptions, 'onSpawn' | 'onStderr' | 'timeoutMs'> = {}): Promise<CniExecResult> {
     return cniExec(cmd, conf, { ifname: 'eth0', ...env }, { plugin: this.plugin, hostNetns: this.host, ...opts });
   }
 

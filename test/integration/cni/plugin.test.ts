@@ -1,12 +1,13 @@
 // The built executable (dist/cni/twill), invoked exactly as a runtime does, inside a fresh
 // "host" netns per test file: every supported spec version end to end, idempotent DEL, DEL
-// without a netns, CHECK drift, GC, STATUS, bad input, rollback after injected failures.
+// without a netns, CHECK drift, GC, STATUS, bad input and rollback after injected failures (at
+// every version), VERSION.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeRoot } from '../../util/root.js';
-import { addPod, delPod, ensurePluginBuilt } from '../../util/pods.js';
+import { addPod, cniExec, delPod, ensurePluginBuilt } from '../../util/pods.js';
 import { hostVethName } from '../../../cni/link/names.js';
 import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
 import { TestNode } from './node.js';
@@ -122,30 +123,33 @@ describeRoot('CNI plugin executable (integration)', () => {
     node.dropPod(drop.name);
   });
 
-  it('bad input: spec error JSON, non-zero exit, no state changed', async () => {
+  it.each(SUPPORTED_VERSIONS)('bad input at spec %s: spec error JSON, non-zero exit, no state changed', async (v) => {
     const pod = node.pod();
+    const conf = (extra: Record<string, unknown> = {}) => node.conf({ cniVersion: v, ...extra });
     const before = node.records();
     const links = node.hostLinks();
-    const cases: [string, Promise<{ code: number | null; stdout: unknown }>, number][] = [
-      ['malformed JSON', execRaw(node, '{"cniVersion":', pod), 6],
-      ['unsupported version', node.exec('ADD', node.conf({ cniVersion: '0.2.0' }), { containerId: pod.id, netns: pod.netns }), 1],
-      ['missing name', node.exec('ADD', { ...node.conf(), name: undefined }, { containerId: pod.id, netns: pod.netns }), 7],
-      ['missing netns', node.exec('ADD', node.conf(), { containerId: pod.id, netns: '/var/run/netns/nonexistent-tw' }), 3],
-      ['missing CNI_CONTAINERID', node.exec('ADD', node.conf(), { netns: pod.netns }), 4],
-      ['ipam section', node.exec('ADD', node.conf({ ipam: { type: 'host-local' } }), { containerId: pod.id, netns: pod.netns }), 2],
-      ['no subnet file', node.exec('ADD', node.conf({ subnetFile: join(node.dir, 'nope.env') }), { containerId: pod.id, netns: pod.netns }), 11],
+    // The error is shaped for the requested version once the config is decoded and its version
+    // supported; before that the plugin answers in the latest version it speaks (1.1.0).
+    const cases: [string, Promise<{ code: number | null; stdout: unknown }>, number, string?][] = [
+      ['malformed JSON', execRaw(node, `{"cniVersion":"${v}",`, pod), 6, '1.1.0'],
+      ['unsupported version', node.exec('ADD', conf({ cniVersion: '0.2.0' }), { containerId: pod.id, netns: pod.netns }), 1, '1.1.0'],
+      ['missing name', node.exec('ADD', { ...conf(), name: undefined }, { containerId: pod.id, netns: pod.netns }), 7],
+      ['missing netns', node.exec('ADD', conf(), { containerId: pod.id, netns: '/var/run/netns/nonexistent-tw' }), 3],
+      ['missing CNI_CONTAINERID', node.exec('ADD', conf(), { netns: pod.netns }), 4],
+      ['ipam section', node.exec('ADD', conf({ ipam: { type: 'host-local' } }), { containerId: pod.id, netns: pod.netns }), 2],
+      ['no subnet file', node.exec('ADD', conf({ subnetFile: join(node.dir, 'nope.env') }), { containerId: pod.id, netns: pod.netns }), 11],
     ];
-    for (const [what, p, code] of cases) {
+    for (const [what, p, code, version] of cases) {
       const r = await p;
       expect(r.code, what).toBe(1);
-      expect(r.stdout, what).toMatchObject({ code, msg: expect.any(String), cniVersion: expect.any(String) });
+      expect(r.stdout, what).toMatchObject({ code, msg: expect.any(String), cniVersion: version ?? v });
     }
     writeFileSync(join(node.dir, 'garbled.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=abc\n');
-    const g = await node.exec('ADD', node.conf({ subnetFile: join(node.dir, 'garbled.env') }), { containerId: pod.id, netns: pod.netns });
-    expect(g.stdout).toMatchObject({ code: 6, msg: expect.stringMatching(/FLANNEL_MTU/) });
+    const g = await node.exec('ADD', conf({ subnetFile: join(node.dir, 'garbled.env') }), { containerId: pod.id, netns: pod.netns });
+    expect(g.stdout).toMatchObject({ cniVersion: v, code: 6, msg: expect.stringMatching(/FLANNEL_MTU/) });
     node.ip(pod.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'x0');
-    const dup = await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns });
-    expect(dup.stdout).toMatchObject({ code: 4, msg: expect.stringMatching(/CNI_IFNAME.*already exists/) });
+    const dup = await node.exec('ADD', conf(), { containerId: pod.id, netns: pod.netns });
+    expect(dup.stdout).toMatchObject({ cniVersion: v, code: 4, msg: expect.stringMatching(/CNI_IFNAME.*already exists/) });
     expect(node.records()).toEqual(before);
     expect(node.hostLinks()).toEqual(links);
     node.dropPod(pod.name);
@@ -169,16 +173,26 @@ describeRoot('CNI plugin executable (integration)', () => {
     node.dropPod(b.name);
   });
 
-  it.each(['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'])('rolls back everything after a failure injected at %s', async (step) => {
+  it.each(SUPPORTED_VERSIONS.flatMap((v) => ['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'].map((step) => [step, v])))('rolls back everything after a failure injected at %s (spec %s)', async (step, v) => {
     const pod = node.pod();
     const before = node.records();
-    const r = await node.exec('ADD', node.conf(), { containerId: pod.id, netns: pod.netns, extra: { TWILL_CNI_FAIL_AT: step } });
+    const r = await node.exec('ADD', node.conf({ cniVersion: v }), { containerId: pod.id, netns: pod.netns, extra: { TWILL_CNI_FAIL_AT: step } });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatchObject({ code: 999, msg: expect.stringContaining(`"${step}"`) });
+    expect(r.stdout).toMatchObject({ cniVersion: v, code: 999, msg: expect.stringContaining(`"${step}"`) });
     expect(node.records()).toEqual(before);
     expect(node.hostLinks()).not.toContain(hostVethName(pod.id, 'eth0'));
     expect(node.ip(pod.name, 'link')).not.toContain('eth0');
     node.dropPod(pod.name);
+  });
+
+  // libcni asks VERSION with {"cniVersion": <its own version>} on stdin, every other CNI_* set
+  // and empty but CNI_PATH, and negotiates from supportedVersions.
+  it.each<[string, string]>([...SUPPORTED_VERSIONS.map((v): [string, string] => [v, v]), ['1.2.0', '1.1.0']])('VERSION asked at %s answers %s with every supported version', async (asked, answered) => {
+    const r = await cniExec('VERSION', { cniVersion: asked }, { containerId: '', netns: '', ifname: '', args: '', path: '/opt/cni/bin' }, { plugin: node.plugin });
+    expect(r.code, r.raw + r.stderr).toBe(0);
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toEqual({ cniVersion: answered, supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
   });
 
   it('addPod/delPod (the API the netns cluster uses) create and remove a pod through the plugin', async () => {

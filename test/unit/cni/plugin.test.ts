@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { runCni } from '../../../cni/plugin.js';
 import { hostVethName } from '../../../cni/link/names.js';
 import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
+import { DiskStore, TMP_PREFIX } from '../../../cni/ipam/store.js';
+import { tryParseIp } from '../../../lib/ip/addr.js';
 import { World, env } from './world.js';
 
 let w: World;
@@ -52,6 +54,27 @@ describe('ADD', () => {
   it('routes only the cluster network when isDefaultGateway is false', async () => {
     const out = await run(env('ADD'), w.conf({ isDefaultGateway: false }));
     expect(JSON.parse(out.stdout).routes).toEqual([{ dst: '10.244.0.0/16', gw: '10.244.1.1' }]);
+  });
+
+  it('a conf mtu overrides the subnet file\'s on the bridge, both veth ends and the result', async () => {
+    const out = await run(env('ADD'), w.conf({ mtu: 1400 }));
+    expect(out.code, out.stdout).toBe(0);
+    expect(w.host.linkByName('cni0')!.mtu).toBe(1400);
+    expect(w.host.linkByName(hostVethName('ctr1', 'eth0'))!.mtu).toBe(1400);
+    expect(w.pods.get('/run/netns/p1')!.linkByName('eth0')!.mtu).toBe(1400);
+    expect(JSON.parse(out.stdout).interfaces[2].mtu).toBe(1400);
+  });
+
+  it('hairpinMode false: the host veth is a bridge port without hairpin and CHECK passes', async () => {
+    const out = await run(env('ADD'), w.conf({ hairpinMode: false }));
+    expect(out.code, out.stdout).toBe(0);
+    const veth = w.host.linkByName(hostVethName('ctr1', 'eth0'))!;
+    expect(veth).toMatchObject({ master: w.host.linkByName('cni0')!.index, up: true, hairpin: false });
+    const check = await run(env('CHECK'), w.conf({ hairpinMode: false, prevResult: JSON.parse(out.stdout) }));
+    expect(check).toEqual({ code: 0, stdout: '' });
+    // The same attachment checked against a conf that wants hairpin is drift.
+    const strict = await run(env('CHECK'), w.conf({ prevResult: JSON.parse(out.stdout) }));
+    expect(JSON.parse(strict.stdout)).toMatchObject({ code: 101, msg: expect.stringMatching(/hairpin mode off/) });
   });
 
   it('hands out addresses round robin and never the gateway', async () => {
@@ -105,11 +128,11 @@ describe('ADD', () => {
     expect(w.host.linkByName('cni0')).toBeUndefined();
   });
 
-  it.each(['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'])('rolls back everything after a failure at %s', async (step) => {
+  it.each(SUPPORTED_VERSIONS.flatMap((v) => ['ipam', 'bridge', 'veth', 'pod', 'sysctl', 'result'].map((step) => [step, v])))('rolls back everything after a failure at %s (spec %s)', async (step, v) => {
     w.failAt = step;
-    const out = await run(env('ADD'), w.conf());
+    const out = await run(env('ADD'), w.conf({ cniVersion: v }));
     expect(out.code).toBe(1);
-    expect(JSON.parse(out.stdout)).toMatchObject({ code: 999, msg: expect.stringContaining(step) });
+    expect(JSON.parse(out.stdout)).toMatchObject({ cniVersion: v, code: 999, msg: expect.stringContaining(step) });
     expect(records()).toEqual([]);
     expect(w.host.linkByName(hostVethName('ctr1', 'eth0'))).toBeUndefined();
     expect(w.pods.get('/run/netns/p1')!.linkByName('eth0')).toBeUndefined();
@@ -176,6 +199,30 @@ describe('DEL, CHECK, GC, STATUS', () => {
     expect(await check()).toMatchObject({ code: 101, msg: expect.stringMatching(/IPAM record for 10.244.1.2/) });
   });
 
+  const veth = hostVethName('ctr1', 'eth0');
+  const pod = () => w.pods.get('/run/netns/p1')!;
+  const setLink = (k: typeof w.host, name: string, s: { up?: boolean; mac?: string; hairpin?: boolean }) =>
+    expect(k.external([{ verb: 'set', object: { kind: 'link', name, ...s } }])).toEqual([{ ok: true }]);
+  it.each<[string, () => void, RegExp]>([
+    ['pod interface deleted', () => expect(pod().remove({ kind: 'link', name: 'eth0' })).toEqual({ ok: true }),
+      /^interface eth0 is missing in \/run\/netns\/p1$/],
+    ['pod interface down', () => setLink(pod(), 'eth0', { up: false }), /^interface eth0 in \/run\/netns\/p1 is down$/],
+    ['pod address removed', () => expect(pod().remove({ kind: 'addr', ifindex: pod().linkByName('eth0')!.index, family: 4, address: '10.244.1.2', prefixLen: 24 })).toEqual({ ok: true }),
+      /^address 10\.244\.1\.2\/24 is missing on eth0 in \/run\/netns\/p1$/],
+    ['pod MAC changed', () => setLink(pod(), 'eth0', { mac: '0a:58:0a:f4:01:63' }), /has MAC 0a:58:0a:f4:01:63, prevResult says 0a:58:0a:f4:01:02/],
+    ['bridge down', () => setLink(w.host, 'cni0', { up: false }), /^bridge cni0 is down$/],
+    ['host veth down', () => setLink(w.host, veth, { up: false }), new RegExp(`^host veth ${veth} is down$`)],
+    ['hairpin turned off', () => setLink(w.host, veth, { hairpin: false }), new RegExp(`^host veth ${veth} has hairpin mode off$`)],
+  ])('CHECK reports drift: %s (code 101)', async (_what, drift, msg) => {
+    const prev = await add();
+    const check = async () => run(env('CHECK'), w.conf({ prevResult: prev }));
+    expect(await check()).toEqual({ code: 0, stdout: '' });
+    drift();
+    const out = await check();
+    expect(out.code).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({ cniVersion: '1.1.0', code: 101, msg: expect.stringMatching(msg) });
+  });
+
   it('CHECK needs prevResult and 0.4.0+; GC and STATUS need 1.1.0', async () => {
     expect(JSON.parse((await run(env('CHECK'), w.conf())).stdout).code).toBe(7);
     expect(JSON.parse((await run(env('CHECK'), w.conf({ cniVersion: '0.3.1', prevResult: {} }))).stdout).code).toBe(1);
@@ -194,6 +241,35 @@ describe('DEL, CHECK, GC, STATUS', () => {
     expect(records()).toEqual(['10.244.1.2']);
     expect(w.host.linkByName(hostVethName('keep', 'eth0'))).toBeDefined();
     expect(w.host.linkByName(hostVethName('drop', 'eth0'))).toBeUndefined();
+  });
+
+  it('GC sweeps the temp files a killed writer left in the store, and nothing else', async () => {
+    await add('keep', '/run/netns/k');
+    const dir = join(w.dataDir, 'cbr0');
+    writeFileSync(join(dir, `${TMP_PREFIX}4242-deadbeef`), 'dead\r\neth0');
+    writeFileSync(join(dir, `${TMP_PREFIX}4243-0`), '');
+    expect(records()).toEqual([`${TMP_PREFIX}4242-deadbeef`, `${TMP_PREFIX}4243-0`, '10.244.1.2']);
+    const out = await run({ CNI_COMMAND: 'GC', CNI_PATH: '/x' }, w.conf({ 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] }));
+    expect(out).toEqual({ code: 0, stdout: '' });
+    expect(readdirSync(dir).sort()).toEqual(['10.244.1.2', 'last_reserved_ip.0', 'lock']);
+    expect(readFileSync(join(dir, '10.244.1.2'), 'utf8')).toBe('keep\r\neth0');
+    const store = new DiskStore(w.dataDir, 'cbr0');
+    writeFileSync(join(dir, `${TMP_PREFIX}1-a`), 'x');
+    expect(store.sweepTemps()).toBe(1);
+    expect(store.sweepTemps()).toBe(0);
+  });
+
+  it('a reservation is a complete temp file first, linked into place afterwards (the ipam-temp pause point)', () => {
+    const store = new DiskStore(w.dataDir, 'cbr0');
+    store.ensureDir();
+    let seen: string[] = [];
+    let content = '';
+    store.onTempWritten = (tmp) => { seen = readdirSync(store.dir); content = readFileSync(join(store.dir, tmp), 'utf8'); };
+    expect(store.reserve(tryParseIp('10.244.1.9')!, 'c9', 'eth0', '0')).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.startsWith(TMP_PREFIX)).toBe(true);
+    expect(content).toBe('c9\r\neth0');
+    expect(readdirSync(store.dir).sort()).toEqual(['10.244.1.9', 'last_reserved_ip.0']);
   });
 
   it('STATUS is 0 when ready, 50 without subnet file or free address', async () => {
