@@ -5,12 +5,12 @@
 // results and by kernel notifications — so an event costs a diff of a few keys, not a dump of
 // 80k entries, while correctness still rests on full level-triggered resyncs.
 import type { Logger } from '../../lib/log.js';
-import type { NetlinkHandle, NlEvent } from '../../lib/netlink/types.js';
+import type { NetlinkHandle, NlEvent, NlObject } from '../../lib/netlink/types.js';
 import { Backoff, type Clock } from '../../lib/retry.js';
 import { errorMessage } from '../../lib/errors.js';
 import { diffState, type Plan } from './diff.js';
-import { observeOwned, ownedEntry } from './observe.js';
-import { ObservedState, sameEntry, type DesiredState, type Entry, type EntryKind } from './state.js';
+import { foreignKind, observeOwned, ownedEntry } from './observe.js';
+import { ObservedState, entryKey, sameEntry, type DesiredState, type Entry, type EntryKind } from './state.js';
 import type { ReconcileStatus } from '../state.js';
 
 export interface ReconcileHooks {
@@ -66,7 +66,11 @@ export class Reconciler {
   onKernelEvent(ev: NlEvent): void {
     if (ev.type === 'overflow') return this.invalidate('kernel:overflow');
     const e = ownedEntry(ev.object, this.d.device().index);
-    if (!e || !this.observed) return;
+    if (!e) {
+      if (ev.type === 'new') this.onForeignReplacement(ev.object);
+      return;
+    }
+    if (!this.observed) return;
     // The kernel drops routes through a deleted nexthop without telling anyone: do it ourselves.
     if (ev.type === 'del' && e.kind === 'nexthop') this.dropRoutesVia((e.object as { id: number }).id);
     if (ev.type === 'new') {
@@ -88,6 +92,22 @@ export class Reconciler {
     }
     this.kernelKeys.add(e.key);
     this.request([e.key], `kernel:${e.kind}`);
+  }
+
+  /**
+   * A route or nexthop that is not ours, under the key of one of ours (`ip route replace` of a
+   * peer's subnet through another device, `ip nexthop replace` without our protocol), replaced
+   * ours: the kernel announces only the newcomer and never says that ours went. Ours is gone.
+   */
+  private onForeignReplacement(o: NlObject): void {
+    const kind = foreignKind(o);
+    if (!kind || !this.observed) return;
+    const key = entryKey(kind, o);
+    if (!this.observed.has(key) && !this.d.desired().has(key)) return;
+    this.observed.delete(key);   // (routes through a replaced nexthop stay: they follow its id)
+    if (!this.d.desired().has(key)) return;
+    this.kernelKeys.add(key);
+    this.request([key], `kernel:${kind}`);
   }
 
   private dropRoutesVia(nhid: number): void {

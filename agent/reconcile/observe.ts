@@ -61,3 +61,13 @@ export function ownedEntry(o: NlObject, devIndex: number | undefined): Entry | u
   const key = entryKey(kind, o);
   return { kind, key, object: o };
 }
+
+/**
+ * The entry kind a NOT-owned object would have if it carried the key of one of ours: a
+ * main-table IPv4 route (keyed by destination) or a nexthop (keyed by id). ownedEntry() said no,
+ * so such an object under one of our keys has replaced ours (the reconciler repairs it).
+ */
+export function foreignKind(o: NlObject): 'route' | 'nexthop' | undefined {
+  if (o.kind === 'route') return o.family === 4 && (o.table ?? MAIN_TABLE) === MAIN_TABLE ? 'route' : undefined;
+  return o.kind === 'nexthop' ? 'nexthop' : undefined;
+}
