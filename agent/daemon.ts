@@ -241,9 +241,14 @@ export class Daemon {
 
   private async ensureDevice(): Promise<void> {
     const prev = this.dev?.index;
+    // Once the device is ours, a change someone else made to it is a repair: a re-creation, or a
+    // fix in place (set up again, MTU or MAC restored). The first start and an unchanged device
+    // count nothing, so what the device looked like before ensureDevice touched it is compared.
+    const before = prev === undefined ? undefined : (await this.handle.listLinks()).find((l) => l.name === this.devSpec.name);
     const { link, created } = await ensureDevice(this.handle, this.devSpec, this.log);
     const nexthops = await this.handle.supportsNexthops();
-    if (created && prev !== undefined) this.repair('device', 1);
+    const fixedInPlace = !created && before !== undefined && (before.up !== link.up || before.mtu !== link.mtu || before.mac !== link.mac);
+    if ((created || fixedInPlace) && prev !== undefined) this.repair('device', 1);
     if (!this.dev || this.dev.index !== link.index || this.dev.mtu !== link.mtu) {
       this.dev = {
         index: link.index, name: link.name, mtu: link.mtu, vni: this.devSpec.vni, nexthops,
