@@ -1,5 +1,5 @@
 // Self-healing: an owned route, nexthop, ARP or FDB entry deleted or changed by someone else, or
-// the whole device deleted, is back within 1 s (polled every 50 ms) — driven by kernel
+// the whole device deleted, set down or given another MTU, is back within 1 s (polled every 50 ms) — driven by kernel
 // notifications, not the periodic resync. Entries twill does not own are left alone; owned
 // entries nobody wants are removed.
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -7,9 +7,12 @@ import { describeRoot } from '../../util/root.js';
 import { checkPeerEntries, connectivityMatrix, matrixProblems, waitPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { nsRun, run, sleep } from '../exec.js';
+import { HEALTHZ_PORT } from '../agent.js';
+import { httpGet } from '../http.js';
 import { nthAddress } from '../ipv4.js';
-import type { KernelState } from '../kernel.js';
+import { peerEntries, type KernelState } from '../kernel.js';
 import type { StoreMode } from '../store.js';
+import { SWITCH_IP } from '../underlay.js';
 
 const REPAIR_MS = 1000;
 const RESYNC_SEC = 10;
@@ -29,8 +32,8 @@ async function timeRepair(c: Cluster, node: number, breakIt: () => Promise<unkno
   }
 }
 
-/** Runs `fn` and asserts that /status counted at least one more repair of `kind`. */
-async function countsRepair(c: Cluster, kind: string, fn: () => Promise<void>): Promise<void> {
+/** Runs `fn` and asserts that /status counted at least one more repair of `kind`; returns how many. */
+async function countsRepair(c: Cluster, kind: string, fn: () => Promise<void>): Promise<number> {
   const before = (await c.status(0)).repairs[kind] ?? 0;
   await fn();
   let after = before;
@@ -39,6 +42,14 @@ async function countsRepair(c: Cluster, kind: string, fn: () => Promise<void>): 
     if (after <= before) await sleep(50);
   }
   expect(after, `/status repairs.${kind} must count the repair`).toBeGreaterThan(before);
+  return after - before;
+}
+
+/** The agent's Prometheus repair counter for `kind` on `node` (0 when absent). */
+async function repairMetric(c: Cluster, node: number, kind: string): Promise<number> {
+  const r = await httpGet(c.node(node).netns, `http://127.0.0.1:${HEALTHZ_PORT}/metrics`);
+  const line = r.body.split('\n').find((l) => l.startsWith('twill_kernel_repairs_total{') && l.includes(`kind="${kind}"`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
 export function repairSuite(mode: StoreMode): void {
@@ -146,6 +157,79 @@ export function repairSuite(mode: StoreMode): void {
       });
     });
 
+    /** Every peer entry of node0 is back: both peers' ARP, FDB, nexthop and route, via the right gateway. */
+    const allPeersBack = (k: KernelState): boolean => {
+      const e = peerEntries(k);
+      const gws = c.nodes.slice(1).map((n) => nthAddress(n.subnet!, 0)).sort();
+      return e.arp.length === 2 && e.fdb.length === 2 && JSON.stringify(e.nexthops) === JSON.stringify(gws)
+        && JSON.stringify(e.routes) === JSON.stringify(c.nodes.slice(1).map((n) => `${n.subnet} via ${nthAddress(n.subnet!, 0)}`).sort());
+    };
+
+    /** Runs a device repair case: exactly one 'device' repair in /status and in /metrics, same ifindex. */
+    async function deviceFixedInPlace(breakIt: () => Promise<unknown>, repaired: (k: KernelState) => boolean): Promise<void> {
+      const before = (await c.kernelState(0)).device!;
+      const metricBefore = await repairMetric(c, 0, 'device');
+      const n = await countsRepair(c, 'device', async () => {
+        const dt = await timeRepair(c, 0, breakIt, (k) => repaired(k) && allPeersBack(k));
+        expect(dt).toBeLessThanOrEqual(REPAIR_MS);
+      });
+      expect(n, 'one change of the device counts one device repair').toBe(1);
+      expect(await repairMetric(c, 0, 'device') - metricBefore, 'twill_kernel_repairs_total{kind="device"}').toBe(1);
+      const after = (await c.kernelState(0)).device!;
+      expect(after, 'fixed in place, not re-created').toMatchObject({ ifindex: before.ifindex, mac: before.mac, mtu: before.mtu, up: true });
+      expect(await checkPeerEntries(c)).toEqual([]);
+      expect(matrixProblems(await connectivityMatrix(c))).toEqual([]);
+    }
+
+    it('brings the device back up after someone sets it down, and replays every peer', async () => {
+      await deviceFixedInPlace(() => run('ip', ['-n', ns(), 'link', 'set', dev, 'down']), (k) => !!k.device?.up);
+    });
+
+    it('restores the device MTU after someone changes it', async () => {
+      const mtu = (await c.kernelState(0)).device!.mtu;
+      expect(mtu, 'precondition: the agent\'s MTU is not the one the test sets').not.toBe(1300);
+      await deviceFixedInPlace(() => run('ip', ['-n', ns(), 'link', 'set', dev, 'mtu', '1300']), (k) => k.device?.mtu === mtu);
+    });
+
+    it('repairs an owned route replaced by someone else with another gateway on the twill device', async () => {
+      await countsRepair(c, 'route', async () => {
+        const p = peer();
+        const other = nthAddress(c.node(2).subnet!, 0);
+        const dt = await timeRepair(c, 0,
+          () => run('ip', ['-n', ns(), 'route', 'replace', p.subnet, 'via', other, 'dev', dev, 'onlink']),
+          (k) => peerEntries(k).routes.includes(`${p.subnet} via ${p.gw}`) && k.routes.some((r) => r.dst === p.subnet && r.protocol === '116'));
+        expect(dt).toBeLessThanOrEqual(REPAIR_MS);
+        expect(await checkPeerEntries(c, [0])).toEqual([]);
+      });
+    });
+
+    it('repairs an owned route replaced by someone else with a route through another device', async () => {
+      await countsRepair(c, 'route', async () => {
+        const p = peer();
+        const dt = await timeRepair(c, 0,
+          () => run('ip', ['-n', ns(), 'route', 'replace', p.subnet, 'via', SWITCH_IP, 'dev', 'eth0']),
+          (k) => peerEntries(k).routes.includes(`${p.subnet} via ${p.gw}`) && k.routes.some((r) => r.dst === p.subnet && r.protocol === '116'));
+        expect(dt).toBeLessThanOrEqual(REPAIR_MS);
+        expect(await checkPeerEntries(c, [0])).toEqual([]);
+        const routes = (await run('ip', ['-n', ns(), 'route', 'show', p.subnet])).stdout;
+        expect(routes, 'the foreign replacement is gone').not.toContain('eth0');
+      });
+    });
+
+    it('repairs an owned nexthop replaced by someone else with another gateway', async () => {
+      await countsRepair(c, 'nexthop', async () => {
+        const p = peer();
+        const other = nthAddress(c.node(2).subnet!, 0);
+        const nh = (await c.kernelState(0)).nexthops.find((n) => n.gateway === p.gw);
+        expect(nh, 'nexthop for the peer').toBeDefined();
+        const dt = await timeRepair(c, 0,
+          () => run('ip', ['-n', ns(), 'nexthop', 'replace', 'id', String(nh!.id), 'via', other, 'dev', dev, 'onlink']),
+          allPeersBack);
+        expect(dt).toBeLessThanOrEqual(REPAIR_MS);
+        expect(await checkPeerEntries(c, [0])).toEqual([]);
+      });
+    });
+
     /** Polls checkPeerEntries on node0 for up to one resync period (plus slack). */
     async function convergedWithinResync(): Promise<string[]> {
       const deadline = Date.now() + (RESYNC_SEC + 5) * 1000;
@@ -164,6 +248,18 @@ export function repairSuite(mode: StoreMode): void {
       expect(await convergedWithinResync(), 'owned-but-unwanted entries must be removed').toEqual([]);
       const routes = (await run('ip', ['-n', ns(), 'route', 'show', '192.0.2.0/24'])).stdout;
       expect(routes, 'a foreign route (other device, other protocol) must survive').toContain('192.0.2.0/24');
+    });
+
+    it('counts no device repair for a device created at start or found unchanged by a full resync (nodes 1 and 2)', async () => {
+      for (const i of [1, 2]) {
+        // At least one periodic full pass (which verifies the device) has run since the agent started.
+        const { startedAt } = await c.status(i);
+        await sleep(Math.max(0, startedAt + (RESYNC_SEC + 2) * 1000 - Date.now()));
+        const s = await c.status(i);
+        expect(s.startedAt, `${c.node(i).name} was not restarted`).toBe(startedAt);
+        expect(s.repairs.device ?? 0, `${c.node(i).name}: /status repairs.device`).toBe(0);
+        expect(await repairMetric(c, i, 'device'), `${c.node(i).name}: twill_kernel_repairs_total{kind="device"}`).toBe(0);
+      }
     });
 
     it('treats every route on twill.1 as its own (DESIGN "Ownership"): removes one added with another protocol', async () => {

@@ -1,10 +1,14 @@
 // iptables fallback against the real kernel, for each iptables flavour installed (nft-based and
-// legacy), each test in a fresh netns.
+// legacy), each test in a fresh netns; and the backend selection itself falling back to iptables
+// on a host without `nft`.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTrafficRules, type TrafficRules, type TrafficSpec } from '../../../agent/traffic/index.js';
-import { silentLogger } from '../../../lib/log.js';
+import { createLogger, silentLogger } from '../../../lib/log.js';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
-import { addNetns, delNetns, hasBinary, inNs, inNsInput } from './netns.js';
+import { addNetns, delNetns, hasBinary, inNs, inNsInput, sh } from './netns.js';
 
 const SPEC: TrafficSpec = { network: '10.244.0.0/16', subnet: '10.244.1.0/24', masquerade: true };
 
@@ -118,4 +122,47 @@ describeRoot('traffic rules: iptables fallback', () => {
       });
     });
   }
+});
+
+describeRoot('traffic rules: backend selection on a host without nft', () => {
+  // Everything the selection and the iptables backend run, but not nft: `ip` (the runner enters
+  // the test's netns with `ip netns exec`) and the default iptables tools of both families.
+  const TOOLS = ['ip', 'iptables', 'iptables-save', 'iptables-restore', 'ip6tables', 'ip6tables-save', 'ip6tables-restore'];
+  let ns = '';
+  let bin = '';
+  let savedPath: string | undefined;
+  let nft = '';      // the real nft, by absolute path, for the assertions
+
+  beforeEach(async () => {
+    nft = (await sh('sh', ['-c', 'command -v nft'])).trim();
+    bin = mkdtempSync(join(tmpdir(), 'tw6hb-path-'));
+    for (const t of TOOLS) symlinkSync((await sh('sh', ['-c', `command -v ${t}`])).trim(), join(bin, t));
+    ns = `${uniquePrefix('tw6hb-')}nonft`;
+    await addNetns(ns);
+    savedPath = process.env.PATH;
+    process.env.PATH = bin;
+  });
+  afterEach(async () => {
+    process.env.PATH = savedPath;
+    await delNetns(ns);
+    rmSync(bin, { recursive: true, force: true });
+  });
+
+  it('picks iptables when nft is not on PATH, and the rules land in iptables, not in nftables', async () => {
+    // Precondition: in this environment nft really cannot be run, while iptables can.
+    await expect(sh('ip', ['netns', 'exec', ns, 'nft', 'list', 'tables'])).rejects.toThrow();
+    await sh('ip', ['netns', 'exec', ns, 'iptables-save']);
+    const lines: string[] = [];
+    const logger = createLogger('warn', 'twill', { write: (l: string) => { lines.push(l); } });
+    const rules = await createTrafficRules({ logger, netns: ns });
+    expect(rules.backend).toBe('iptables');
+    expect(lines.join(''), 'the fallback is logged').toContain('falling back to iptables');
+    await rules.ensure(SPEC);
+    expect(await rules.check(SPEC)).toBe(true);
+    process.env.PATH = savedPath;
+    const saved = (await inNs(ns, 'iptables-save')).split('\n').filter((l) => l.includes('TWILL'));
+    expect(saved).toEqual([':TWILL-FWD - [0:0]', FWD_JUMP, ...FWD_RULES, ':TWILL-POSTRTG - [0:0]', NAT_JUMP, ...NAT_RULES]);
+    const tables = await inNs(ns, nft, 'list', 'tables');
+    expect(tables, 'no nftables table of twill').not.toMatch(/table inet twill/);
+  });
 });
