@@ -42,7 +42,8 @@ export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } |
   if (!subnet) return { reason: 'subnet', message: `subnet ${JSON.stringify(lease.subnet)} is not an IPv4 prefix` };
   if (!contains(ctx.network, subnet)) return { reason: 'outside-network', message: `subnet ${lease.subnet} lies outside the network ${formatPrefix(ctx.network)}` };
   if (subnet.len !== ctx.subnetLen) return { reason: 'subnet-length', message: `subnet ${lease.subnet} is not a /${ctx.subnetLen}` };
-  const ipProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : 'is missing';
+  const hostProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : undefined;
+  const ipProblem = typeof a.publicIP !== 'string' ? 'is missing' : hostProblem && `is ${hostProblem}`;
   if (ipProblem) return { reason: 'public-ip', message: `PublicIP ${JSON.stringify(a.publicIP)} ${ipProblem}` };
   const mac = typeof data.VtepMAC === 'string' ? unicastMac(data.VtepMAC) : undefined;
   if (!mac) {
@@ -171,6 +172,8 @@ export class PeerTable {
         this.index(lease.key, c.spec);
       } else {
         rec.invalid = c;
+        // Reported here: reevaluate() only sees the new record, whose reason is already set.
+        if (old?.invalid?.reason !== c.reason || old.invalid.message !== c.message) this.onInvalid?.(lease.key, c.reason, c.message);
       }
     }
     this.reevaluate(lease.key, dirty);

@@ -16,8 +16,9 @@ describe('checkLease', () => {
     ['outside the network', lease('10.245.1.0/24'), 'outside-network', /10\.245\.1\.0\/24.*outside.*10\.244\.0\.0\/16/],
     ['wrong length', lease('10.244.1.0/25'), 'subnet-length', /not a \/24/],
     ['garbage subnet', lease('banana'), 'subnet', /"banana"/],
-    ['multicast public IP', lease('10.244.1.0/24', { publicIP: '224.0.0.1' }), 'public-ip', /224\.0\.0\.1/],
-    ['loopback public IP', lease('10.244.1.0/24', { publicIP: '127.0.0.1' }), 'public-ip', /127\.0\.0\.1/],
+    ['multicast public IP', lease('10.244.1.0/24', { publicIP: '224.0.0.1' }), 'public-ip', /^PublicIP "224\.0\.0\.1" is a multicast address$/],
+    ['loopback public IP', lease('10.244.1.0/24', { publicIP: '127.0.0.1' }), 'public-ip', /^PublicIP "127\.0\.0\.1" is a loopback address$/],
+    ['missing public IP', lease('10.244.1.0/24', { publicIP: undefined as unknown as string }), 'public-ip', /^PublicIP undefined is missing$/],
     ['multicast MAC', lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: '01:00:5e:00:00:01' } }), 'vtep-mac', /01:00:5e/],
     ['malformed MAC', lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: 'zz' } }), 'vtep-mac', /"zz"/],
     ['unknown backend', lease('10.244.1.0/24', { backendType: 'udp' }), 'backend', /"udp"/],
@@ -63,6 +64,18 @@ describe('PeerTable', () => {
     expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
     expect(dirty.size).toBe(4);
     expect(t.desired().size).toBe(5);
+  });
+
+  it('reports a lease that fails its own checks once per distinct problem (log line and metric)', () => {
+    const { t, invalid } = table();
+    t.upsert(lease('10.244.1.0/24', { publicIP: '224.0.0.1' }, 'a'));
+    t.upsert(lease('10.244.2.0/24', { backendType: 'udp' }, 'b'));
+    expect(invalid).toEqual(['a:public-ip', 'b:backend']);
+    t.upsert(lease('10.244.1.0/24', { publicIP: '224.0.0.1' }, 'a'));   // the same problem again: said already
+    expect(invalid).toHaveLength(2);
+    t.upsert(lease('10.244.1.0/24', { publicIP: '239.1.1.1' }, 'a'));   // another value: said again
+    expect(invalid).toEqual(['a:public-ip', 'b:backend', 'a:public-ip']);
+    expect(t.counts()).toEqual({ valid: 0, invalid: 2 });
   });
 
   it('marks peers sharing a VTEP MAC invalid (their FDB entries would collide)', () => {
