@@ -5,6 +5,7 @@
 import type { Addr, Link, NetlinkHandle, Route } from '../lib/netlink/types.js';
 import { TwillError, invalid } from '../lib/errors.js';
 import { parseIp, tryParseIp } from '../lib/ip/addr.js';
+import { unicastHostProblem } from '../lib/ip/host.js';
 import { contains, parsePrefix } from '../lib/ip/prefix.js';
 
 export interface ExternalInterface {
@@ -33,7 +34,13 @@ export async function selectInterface(h: NetlinkHandle, o: IfaceOptions): Promis
     if (!a) return undefined;
     return { name: l.name, index: l.index, mtu: l.mtu, ip: a.address, prefixLen: a.prefixLen, publicIP: o.publicIp ?? a.address };
   };
-  if (o.publicIp && !tryParseIp(o.publicIp)) throw invalid('--public-ip', o.publicIp, 'must be an IPv4 address');
+  if (o.publicIp) {
+    // Peers would reject anything else (agent/peers.ts checks a lease's PublicIP the same way).
+    const ip = tryParseIp(o.publicIp);
+    if (!ip || ip.family !== 4) throw invalid('--public-ip', o.publicIp, 'must be an IPv4 address');
+    const problem = unicastHostProblem(ip);
+    if (problem) throw invalid('--public-ip', o.publicIp, `must be a unicast host address (it is ${problem})`);
+  }
   for (const spec of o.iface) {
     const asIp = tryParseIp(spec);
     const found = asIp

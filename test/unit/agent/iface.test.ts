@@ -128,4 +128,11 @@ describe('selectInterface: --public-ip', () => {
   it('rejects an address that is not one, before looking at interfaces', async () => {
     await expect(select(kernel({}), { publicIp: 'not-an-ip' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^--public-ip: "not-an-ip" is invalid/) });
   });
+
+  it('rejects an IPv6 address and one peers could not use (multicast, loopback, unspecified)', async () => {
+    await expect(select(kernel({}), { publicIp: '2001:db8::1' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^--public-ip: "2001:db8::1" is invalid.*IPv4/) });
+    for (const ip of ['224.0.0.5', '127.0.0.1', '0.0.0.0']) {
+      await expect(select(kernel({}), { publicIp: ip })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(new RegExp(`^--public-ip: "${ip.replace(/\./g, '\\.')}" is invalid.*unicast host`)) });
+    }
+  });
 });
