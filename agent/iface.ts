@@ -56,7 +56,7 @@ export async function selectInterface(h: NetlinkHandle, o: IfaceOptions): Promis
     }
   }
   if (o.ifaceRegex.length) throw new TwillError('BACKEND', `--iface-regex ${o.ifaceRegex.join(',')}: no interface or address matches`);
-  const routes = await h.listRoutes({ family: 4, table: 254 });
+  const routes = await withNexthopDevices(h, await h.listRoutes({ family: 4, table: 254 }));
   const target = o.ifaceCanReach ? parseIp(o.ifaceCanReach, '--iface-can-reach', 4) : undefined;
   const route = target ? bestRoute(routes, target.value) : routes.find((r) => r.dst === '0.0.0.0/0' && r.ifindex);
   if (!route?.ifindex) {
@@ -67,6 +67,13 @@ export async function selectInterface(h: NetlinkHandle, o: IfaceOptions): Promis
   const found = pick(links.find((l) => l.index === route.ifindex), route.src);
   if (!found) throw new TwillError('BACKEND', `interface with index ${route.ifindex} has no IPv4 address`);
   return found;
+}
+
+/** A route through a nexthop object is listed without a device: take its nexthop's. */
+async function withNexthopDevices(h: NetlinkHandle, routes: Route[]): Promise<Route[]> {
+  if (!routes.some((r) => r.nhid !== undefined && !r.ifindex)) return routes;
+  const dev = new Map((await h.listNexthops()).map((n) => [n.id, n.ifindex]));
+  return routes.map((r) => (r.nhid !== undefined && !r.ifindex ? { ...r, ifindex: dev.get(r.nhid) } : r));
 }
 
 function bestRoute(routes: Route[], ip: bigint): Route | undefined {

@@ -45,6 +45,15 @@ describe('selectInterface: the default', () => {
     await expect(select(k, {})).rejects.toMatchObject({ code: 'BACKEND', message: expect.stringMatching(/^no default route/) });
   });
 
+  it('follows a default route through a nexthop object to its device (the kernel lists such a route without one)', async () => {
+    const k = kernel({});
+    k.external([{ verb: 'create', object: { kind: 'nexthop', id: 7, family: 4, gateway: '198.51.100.1', ifindex: 3, onlink: false, protocol: 4 } }]);
+    k.external([{ verb: 'create', object: { kind: 'route', family: 4, dst: '0.0.0.0/0', nhid: 7, protocol: 4 } }]);
+    expect(k.routes().find((r) => r.dst === '0.0.0.0/0')?.ifindex).toBeUndefined();
+    expect(await select(k, {})).toEqual(ETH1);
+    expect(await select(k, { ifaceCanReach: '198.18.0.1' })).toEqual(ETH1);
+  });
+
   it('without a default route, says how to choose', async () => {
     await expect(select(kernel({}), {})).rejects.toMatchObject({ code: 'BACKEND', message: expect.stringMatching(/^no default route: pass --iface, --iface-regex or --iface-can-reach/) });
   });
@@ -103,7 +112,7 @@ describe('selectInterface: --iface-can-reach', () => {
     expect(await select(kernel(), { ifaceCanReach: '203.0.113.5' })).toEqual(ETH1);      // /24 via eth1
     expect(await select(kernel(), { ifaceCanReach: '203.0.113.200' })).toEqual(ETH0);    // /25 via eth0 beats the /24
     expect(await select(kernel(), { ifaceCanReach: '198.51.100.99' })).toEqual(ETH1);    // connected route
-    expect(await select(kernel({ defaultVia: 'eth1' }), { ifaceCanReach: '8.8.8.8' })).toEqual(ETH1);   // only the default
+    expect(await select(kernel({ defaultVia: 'eth1' }), { ifaceCanReach: '198.18.0.1' })).toEqual(ETH1);   // only the default
   });
 
   it('takes the route\'s preferred source address when it has one', async () => {
@@ -113,7 +122,7 @@ describe('selectInterface: --iface-can-reach', () => {
   });
 
   it('fails when no route reaches the address, and rejects a non-IPv4 target', async () => {
-    await expect(select(kernel({}), { ifaceCanReach: '8.8.8.8' })).rejects.toMatchObject({ code: 'BACKEND', message: '--iface-can-reach 8.8.8.8: no route reaches it' });
+    await expect(select(kernel({}), { ifaceCanReach: '198.18.0.1' })).rejects.toMatchObject({ code: 'BACKEND', message: '--iface-can-reach 198.18.0.1: no route reaches it' });
     await expect(select(kernel(), { ifaceCanReach: 'example.com' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('--iface-can-reach') });
   });
 });
