@@ -1,33 +1,13 @@
 // Daemon behaviour on the memory kernel + memory store: the periodic full resync and the
 // overflow resync repairing changes that came with no notification, /metrics of a running
 // daemon, readiness while the traffic rules cannot be installed, per-entry kernel failures, and
-// run() rejecting with LEASE_LOST. Fixtures copied from daemon.test.ts (kept independent).
+// run() rejecting with LEASE_LOST.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Daemon } from '../../../agent/daemon.js';
-import { parseOptions } from '../../../agent/options.js';
-import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js';
-import { MemoryKernel } from '../../../lib/netlink/memory.js';
+import type { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, type NetlinkHandle, type NlEvent, type NlEventGroup } from '../../../lib/netlink/types.js';
-import { silentLogger } from '../../../lib/log.js';
-
-const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
-const mac = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
-const peerAttrs = (n: number) => ({ publicIP: `192.0.2.${n}`, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac(n) } });
-
-class FakeTraffic implements TrafficRules {
-  readonly backend = 'nftables' as const;
-  specs: TrafficSpec[] = [];
-  /** While set, ensure() fails as nft would without CAP_NET_ADMIN. */
-  failing: string | undefined;
-  async ensure(spec: TrafficSpec) { if (this.failing) throw new Error(this.failing); this.specs.push(spec); }
-  async check(spec: TrafficSpec) { return JSON.stringify(this.specs.at(-1)) === JSON.stringify(spec); }
-  async remove() { this.specs = []; }
-}
+import { FakeTraffic, NETCONF, kernelWithUplink, mac, peerAttrs, start, stopRigs } from './daemon-fixture.js';
 
 /**
  * The memory kernel emits a notification for every change, and external()/remove() have no
@@ -50,33 +30,7 @@ function muteable(k: MemoryKernel): { handle: NetlinkHandle; mute: (on: boolean)
   return { handle, mute: (on) => { muted = on; } };
 }
 
-interface Rig { k: MemoryKernel; sm: MemorySubnetManager; d: Daemon; traffic: FakeTraffic; done: Promise<void>; stop: () => Promise<void> }
-const rigs: Rig[] = [];
-afterEach(async () => { for (const r of rigs.splice(0)) await r.stop(); });
-
-function kernelWithUplink(): MemoryKernel {
-  const k = new MemoryKernel();
-  k.external([{ verb: 'create', object: { kind: 'link', name: 'uplink', type: 'bridge', mtu: 1500, up: true } }]);
-  k.external([{ verb: 'replace', object: { kind: 'addr', ifindex: 2, family: 4, address: '192.0.2.1', prefixLen: 24 } }]);
-  return k;
-}
-
-interface StartOpts { k?: MemoryKernel; handle?: NetlinkHandle; sm?: MemorySubnetManager; traffic?: FakeTraffic; args?: string[]; waitReady?: boolean }
-async function start(opts: StartOpts = {}): Promise<Rig> {
-  const k = opts.k ?? kernelWithUplink();
-  const sm = opts.sm ?? new MemorySubnetManager({ config: NETCONF });
-  const dir = mkdtempSync(join(tmpdir(), 'twill-daemon-'));
-  const traffic = opts.traffic ?? new FakeTraffic();
-  const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'), '--healthz-port', '0', ...(opts.args ?? [])], {});
-  const ctl = new AbortController();
-  const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: opts.handle ?? k, traffic, subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
-  const done = d.run();
-  done.catch(() => undefined);
-  const rig: Rig = { k, sm, d, traffic, done, stop: async () => { ctl.abort(); await done.catch(() => undefined); rmSync(dir, { recursive: true, force: true }); } };
-  rigs.push(rig);
-  if (opts.waitReady !== false) await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
-  return rig;
-}
+afterEach(stopRigs);
 
 const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
 async function peerState(k: MemoryKernel, subnet: string) {

@@ -5,53 +5,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Daemon } from '../../../agent/daemon.js';
-import { parseOptions } from '../../../agent/options.js';
-import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js';
-import { MemoryKernel } from '../../../lib/netlink/memory.js';
+import { Writable } from 'node:stream';
+import type { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, NUD_PERMANENT } from '../../../lib/netlink/types.js';
 import { createLogger, silentLogger } from '../../../lib/log.js';
-import { Writable } from 'node:stream';
+import { NETCONF, kernelWithUplink, mac, peerAttrs, start, stopRigs } from './daemon-fixture.js';
 
-const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
-const mac = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
-const peerAttrs = (n: number) => ({ publicIP: `192.0.2.${n}`, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac(n) } });
-
-class FakeTraffic implements TrafficRules {
-  readonly backend = 'nftables' as const;
-  specs: TrafficSpec[] = [];
-  async ensure(spec: TrafficSpec) { this.specs.push(spec); }
-  async check(spec: TrafficSpec) { return JSON.stringify(this.specs.at(-1)) === JSON.stringify(spec); }
-  async remove() { this.specs = []; }
-}
-
-interface Rig { k: MemoryKernel; sm: MemorySubnetManager; d: Daemon; traffic: FakeTraffic; dir: string; stop: () => Promise<void> }
-const rigs: Rig[] = [];
-afterEach(async () => { for (const r of rigs.splice(0)) await r.stop(); });
-
-function kernelWithUplink(): MemoryKernel {
-  const k = new MemoryKernel();
-  k.external([{ verb: 'create', object: { kind: 'link', name: 'uplink', type: 'bridge', mtu: 1500, up: true } }]);
-  const up = 2;
-  k.external([{ verb: 'replace', object: { kind: 'addr', ifindex: up, family: 4, address: '192.0.2.1', prefixLen: 24 } }]);
-  return k;
-}
-
-async function start(opts: { k?: MemoryKernel; sm?: MemorySubnetManager; dir?: string; args?: string[] } = {}): Promise<Rig> {
-  const k = opts.k ?? kernelWithUplink();
-  const sm = opts.sm ?? new MemorySubnetManager({ config: NETCONF });
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'twill-daemon-'));
-  const traffic = new FakeTraffic();
-  const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'), '--healthz-port', '0', ...(opts.args ?? [])], {});
-  const ctl = new AbortController();
-  const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic, subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
-  const done = d.run();
-  const rig: Rig = { k, sm, d, traffic, dir, stop: async () => { ctl.abort(); await done.catch(() => undefined); if (!opts.dir) rmSync(dir, { recursive: true, force: true }); } };
-  rigs.push(rig);
-  await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
-  return rig;
-}
+afterEach(stopRigs);
 
 const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
 async function peerState(k: MemoryKernel, subnet: string) {
@@ -135,7 +96,6 @@ describe('Daemon (memory kernel + memory store)', () => {
     sm.putLease({ subnet: '10.244.6.0/24', attrs: peerAttrs(6) });
     const first = await start({ k, sm, dir });
     await first.stop();
-    rigs.splice(rigs.indexOf(first), 1);
     sm.removeLease('10.244.6.0/24');
     k.external([{ verb: 'create', object: { kind: 'route', family: 4, dst: '198.51.100.0/24', ifindex: 2, protocol: 4 } }]);
     await start({ k, sm, dir });
@@ -153,7 +113,6 @@ describe('Daemon (memory kernel + memory store)', () => {
     const first = await start({ k, sm, dir });
     const subnet = first.d.status.lease.subnet;
     await first.stop();
-    rigs.splice(rigs.indexOf(first), 1);
     const calls = k.applyCalls;
     const second = await start({ k, sm, dir });
     expect(second.d.status.lease.subnet).toBe(subnet);
@@ -171,29 +130,18 @@ describe('Daemon (memory kernel + memory store)', () => {
 
   it('is not ready with a reason while the network config is missing, then recovers', async () => {
     const sm = new MemorySubnetManager({});
-    const k = kernelWithUplink();
-    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-nc.env`), '--healthz-port', '0'], {});
-    const ctl = new AbortController();
-    const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
-    const done = d.run();
+    const { d } = await start({ sm, waitReady: false });
     await vi.waitFor(() => expect(d.status.notReadyReasons.join('\n')).toMatch(/network config/), { timeout: 2000, interval: 10 });
     expect(d.status.ready).toBe(false);
     sm.setConfig(NETCONF);
     await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 20 });
-    ctl.abort();
-    await done;
-    rmSync(o.subnetFile, { force: true });
   });
 
   it('reports a config changed or broken in the store once, keeps running on its own, and stays ready', async () => {
     const sm = new MemorySubnetManager({ config: NETCONF });
     const warnings: string[] = [];
     const dest = new Writable({ write(chunk: Buffer, _e, cb) { const l = JSON.parse(chunk.toString()) as { level: number; msg: string }; if (l.level === 40) warnings.push(l.msg); cb(); } });
-    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-cc.env`), '--healthz-port', '0'], {});
-    const ctl = new AbortController();
-    const d = new Daemon(o, { logger: createLogger('info', 'twill', dest), signal: ctl.signal, handle: kernelWithUplink(), traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
-    const done = d.run();
-    await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
+    const { d } = await start({ sm, logger: createLogger('info', 'twill', dest) });
     sm.setConfig(JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } }, null, 2));   // reformatted only
     sm.setConfig(JSON.stringify({ Network: '10.245.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } }));
     await vi.waitFor(() => expect(warnings.join('\n')).toMatch(/config in the store changed: network "10\.244\.0\.0\/16" → "10\.245\.0\.0\/16".*restart it/), { timeout: 12_000, interval: 50 });
@@ -202,28 +150,19 @@ describe('Daemon (memory kernel + memory store)', () => {
     expect(warnings.filter((w) => /changed: network/.test(w))).toHaveLength(1);   // once, not every probe
     expect(d.status.ready).toBe(true);
     expect(d.status.conditions.store).toBe(true);
-    ctl.abort();
-    await done;
-    rmSync(o.subnetFile, { force: true });
   }, 30_000);
 
   it('an IPv6-only config keeps it running and not ready with the reason (no crash loop), until an IPv4 network arrives', async () => {
     const sm = new MemorySubnetManager({ config: JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10::/56', Backend: { Type: 'vxlan' } }) });
-    const k = kernelWithUplink();
-    const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(tmpdir(), `tw-${process.pid}-v6.env`), '--healthz-port', '0'], {});
-    const ctl = new AbortController();
-    const d = new Daemon(o, { logger: silentLogger(), signal: ctl.signal, handle: k, traffic: new FakeTraffic(), subnetManager: { sm, nodeName: 'n1', previousVtepMac: async () => undefined } });
+    const { d, done } = await start({ sm, waitReady: false });
     let ended = false;
-    const done = d.run().finally(() => { ended = true; });
+    void done.then(() => { ended = true; }, () => { ended = true; });
     await vi.waitFor(() => expect(d.status.notReadyReasons.join('\n')).toMatch(/Network.*an IPv4 network is required/), { timeout: 2000, interval: 10 });
     await new Promise((r) => setTimeout(r, 700));   // past the first retry: still running, still not ready
     expect(ended).toBe(false);
     expect(d.status.ready).toBe(false);
     sm.setConfig(NETCONF);
     await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 20_000, interval: 20 });
-    ctl.abort();
-    await done;
-    rmSync(o.subnetFile, { force: true });
   }, 30_000);
 });
 
