@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer } from 'node:net';
 import type { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
-import { RTPROT_TWILL, type NetlinkHandle, type NlEvent, type NlEventGroup } from '../../../lib/netlink/types.js';
-import { FakeTraffic, NETCONF, kernelWithUplink, mac, peerAttrs, start, stopRigs } from './daemon-fixture.js';
+import type { NetlinkHandle, NlEvent, NlEventGroup } from '../../../lib/netlink/types.js';
+import { FakeTraffic, NETCONF, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs } from './daemon-fixture.js';
 
 /**
  * The memory kernel emits a notification for every change, and external()/remove() have no
@@ -32,17 +32,13 @@ function muteable(k: MemoryKernel): { handle: NetlinkHandle; mute: (on: boolean)
 
 afterEach(stopRigs);
 
-const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
-async function peerState(k: MemoryKernel, subnet: string) {
-  const d = await dev(k);
-  const gw = subnet.replace(/\/\d+$/, '');
-  return {
-    route: (await k.listRoutes({ protocol: RTPROT_TWILL })).find((r) => r.dst === subnet),
-    arp: (await k.listNeighs({ family: 4, ifindex: d?.index })).find((n) => n.ip === gw),
-    fdb: (await k.listNeighs({ family: 'bridge', ifindex: d?.index })).filter((n) => n.ip !== undefined && n.mac === mac(Number(gw.split('.')[2]))),
-  };
+/** peerState with the FDB narrowed to this peer's entry (several peers share the device). */
+async function peerEntries(k: MemoryKernel, subnet: string) {
+  const p = await peerState(k, subnet);
+  const m = mac(Number(subnet.split('.')[2]));
+  return { ...p, fdb: p.fdb.filter((n) => n.ip !== undefined && n.mac === m) };
 }
-const complete = (p: Awaited<ReturnType<typeof peerState>>) => p.route !== undefined && p.arp !== undefined && p.fdb.length === 1;
+const complete = (p: Awaited<ReturnType<typeof peerEntries>>) => p.route !== undefined && p.arp !== undefined && p.fdb.length === 1;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One sample's value from Prometheus text (`name{labels} value`). */
@@ -67,13 +63,13 @@ describe('Daemon resync', () => {
     const k = kernelWithUplink();
     const { handle, mute } = muteable(k);
     const { d } = await start({ k, handle, sm, args: ['--resync-interval', '1'] });
-    expect(complete(await peerState(k, '10.244.5.0/24'))).toBe(true);
+    expect(complete(await peerEntries(k, '10.244.5.0/24'))).toBe(true);
     mute(true);
-    const before = await peerState(k, '10.244.5.0/24');
+    const before = await peerEntries(k, '10.244.5.0/24');
     k.remove({ kind: 'route', ...before.route! });
     k.remove({ kind: 'neigh', ...before.arp! });
-    expect((await peerState(k, '10.244.5.0/24')).route).toBeUndefined();
-    await vi.waitFor(async () => expect(complete(await peerState(k, '10.244.5.0/24'))).toBe(true), { timeout: 4000, interval: 20 });
+    expect((await peerEntries(k, '10.244.5.0/24')).route).toBeUndefined();
+    await vi.waitFor(async () => expect(complete(await peerEntries(k, '10.244.5.0/24'))).toBe(true), { timeout: 4000, interval: 20 });
     expect(d.status.repairs).toMatchObject({ route: 1, arp: 1 });
     expect(d.status.lastReconcile?.trigger).toMatch(/resync/);
   });
@@ -85,14 +81,14 @@ describe('Daemon resync', () => {
     const { handle, mute } = muteable(k);
     const { d } = await start({ k, handle, sm });   // --resync-interval: the default 300 s
     mute(true);
-    const before = await peerState(k, '10.244.5.0/24');
+    const before = await peerEntries(k, '10.244.5.0/24');
     k.remove({ kind: 'route', ...before.route! });
     k.remove({ kind: 'neigh', ...before.fdb[0]! });
     await sleep(300);
-    expect(await peerState(k, '10.244.5.0/24')).toMatchObject({ route: undefined, fdb: [] });   // nobody told it
+    expect(await peerEntries(k, '10.244.5.0/24')).toMatchObject({ route: undefined, fdb: [] });   // nobody told it
     mute(false);
     k.overflow();
-    await vi.waitFor(async () => expect(complete(await peerState(k, '10.244.5.0/24'))).toBe(true), { timeout: 2000, interval: 10 });
+    await vi.waitFor(async () => expect(complete(await peerEntries(k, '10.244.5.0/24'))).toBe(true), { timeout: 2000, interval: 10 });
     expect(d.status.repairs).toMatchObject({ route: 1, fdb: 1 });
     expect(d.status.lastReconcile?.trigger).toMatch(/overflow/);
   });
@@ -166,14 +162,14 @@ describe('Daemon kernel failures', () => {
     sm.putLease({ subnet: '10.244.6.0/24', attrs: peerAttrs(6) });
     const errors = async () => sample(await d.metrics.text(), 'twill_netlink_errors_total{op="replace-route"}') ?? 0;
     await vi.waitFor(async () => expect(await errors()).toBeGreaterThanOrEqual(1), { timeout: 4000, interval: 10 });
-    expect(complete(await peerState(k, '10.244.5.0/24'))).toBe(true);
-    const six = await peerState(k, '10.244.6.0/24');
+    expect(complete(await peerEntries(k, '10.244.5.0/24'))).toBe(true);
+    const six = await peerEntries(k, '10.244.6.0/24');
     expect([six.route, six.arp !== undefined, six.fdb.length]).toEqual([undefined, true, 1]);   // only the refused entry is missing
     expect(d.snapshot().peers.map((p) => [p.subnet, p.state])).toEqual(expect.arrayContaining([['10.244.5.0/24', 'programmed'], ['10.244.6.0/24', 'pending']]));
-    await vi.waitFor(async () => expect((await peerState(k, '10.244.6.0/24')).route).toBeDefined(), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(async () => expect((await peerEntries(k, '10.244.6.0/24')).route).toBeDefined(), { timeout: 10_000, interval: 20 });
     expect(await errors()).toBe(3);
     expect(d.snapshot().peers.map((p) => p.state)).toEqual(['programmed', 'programmed']);
-    expect(complete(await peerState(k, '10.244.5.0/24'))).toBe(true);
+    expect(complete(await peerEntries(k, '10.244.5.0/24'))).toBe(true);
   }, 20_000);
 });
 

@@ -10,7 +10,7 @@ import { parseOptions } from '../../../agent/options.js';
 import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js';
 import { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
-import type { NetlinkHandle } from '../../../lib/netlink/types.js';
+import { RTPROT_TWILL, type NetlinkHandle } from '../../../lib/netlink/types.js';
 import { silentLogger, type Logger } from '../../../lib/log.js';
 
 export const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
@@ -88,4 +88,17 @@ export async function start(opts: StartOpts = {}): Promise<Rig> {
   rigs.push(rig);
   if (opts.waitReady !== false) await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 5000, interval: 10 });
   return rig;
+}
+
+export const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
+/** One peer's entries as the kernel holds them (the FDB: every entry on the device). */
+export async function peerState(k: MemoryKernel, subnet: string) {
+  const d = await dev(k);
+  const gw = subnet.replace(/\/\d+$/, '');
+  return {
+    route: (await k.listRoutes({ protocol: RTPROT_TWILL })).find((r) => r.dst === subnet),
+    arp: (await k.listNeighs({ family: 4, ifindex: d?.index })).find((n) => n.ip === gw),
+    fdb: (await k.listNeighs({ family: 'bridge', ifindex: d?.index })),
+    nexthops: await k.listNexthops(),
+  };
 }

@@ -6,25 +6,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import type { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, NUD_PERMANENT } from '../../../lib/netlink/types.js';
 import { createLogger, silentLogger } from '../../../lib/log.js';
-import { NETCONF, kernelWithUplink, mac, peerAttrs, start, stopRigs } from './daemon-fixture.js';
+import { NETCONF, dev, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs } from './daemon-fixture.js';
 
 afterEach(stopRigs);
-
-const dev = async (k: MemoryKernel) => (await k.listLinks()).find((l) => l.name === 'twill.1');
-async function peerState(k: MemoryKernel, subnet: string) {
-  const d = await dev(k);
-  const gw = subnet.replace(/\/\d+$/, '');
-  return {
-    route: (await k.listRoutes({ protocol: RTPROT_TWILL })).find((r) => r.dst === subnet),
-    arp: (await k.listNeighs({ family: 4, ifindex: d?.index })).find((n) => n.ip === gw),
-    fdb: (await k.listNeighs({ family: 'bridge', ifindex: d?.index })),
-    nexthops: await k.listNexthops(),
-  };
-}
 
 describe('Daemon (memory kernel + memory store)', () => {
   it('creates the device, programs every peer and writes subnet.env', async () => {
