@@ -51,7 +51,7 @@ const STORE_PROBE_TIMEOUT_MS = 3_000;
 /** A config's validated fields (not its raw text: reformatting the JSON is not a change). */
 const netConfKey = (c: NetConf): string => JSON.stringify({ ...c, raw: undefined });
 
-/** "Network 10.244.0.0/16 → 10.245.0.0/16, Backend.VNI 1 → 2": the top-level fields that differ. */
+/** `network "10.244.0.0/16" → "10.245.0.0/16"`: each top-level field that differs, old → new. */
 function describeConfChange(a: NetConf, b: NetConf): string {
   const out: string[] = [];
   for (const k of Object.keys({ ...a, ...b }) as (keyof NetConf)[]) {
@@ -241,14 +241,11 @@ export class Daemon {
 
   private async ensureDevice(): Promise<void> {
     const prev = this.dev?.index;
-    // Once the device is ours, a change someone else made to it is a repair: a re-creation, or a
-    // fix in place (set up again, MTU or MAC restored). The first start and an unchanged device
-    // count nothing, so what the device looked like before ensureDevice touched it is compared.
-    const before = prev === undefined ? undefined : (await this.handle.listLinks()).find((l) => l.name === this.devSpec.name);
-    const { link, created } = await ensureDevice(this.handle, this.devSpec, this.log);
+    const { link, created, fixed } = await ensureDevice(this.handle, this.devSpec, this.log);
     const nexthops = await this.handle.supportsNexthops();
-    const fixedInPlace = !created && before !== undefined && (before.up !== link.up || before.mtu !== link.mtu || before.mac !== link.mac);
-    if ((created || fixedInPlace) && prev !== undefined) this.repair('device', 1);
+    // Once the device is ours, a change someone else made to it is a repair: a re-creation, or a
+    // fix in place (set up again, MTU or MAC restored). The first start counts nothing.
+    if ((created || fixed) && prev !== undefined) this.repair('device', 1);
     if (!this.dev || this.dev.index !== link.index || this.dev.mtu !== link.mtu) {
       this.dev = {
         index: link.index, name: link.name, mtu: link.mtu, vni: this.devSpec.vni, nexthops,

@@ -50,8 +50,8 @@ export async function findLink(h: NetlinkHandle, name: string): Promise<Link | u
   return (await h.listLinks()).find((l) => l.name === name);
 }
 
-/** Creates or verifies the device. Returns it and whether it was (re)created. */
-export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger): Promise<{ link: Link; created: boolean }> {
+/** Creates or verifies the device. Returns it, whether it was (re)created, and whether an existing one had to be fixed in place (set up, MTU or MAC). */
+export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger): Promise<{ link: Link; created: boolean; fixed: boolean }> {
   let l = await findLink(h, s.name);
   let created = false;
   if (l) {
@@ -74,6 +74,7 @@ export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger)
   }
   const cur = await findLink(h, s.name);
   if (!cur) throw new TwillError('BACKEND', `device ${s.name} vanished right after it was created`);
+  const fixed = !created && (cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up);
   if (cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up) {
     // MAC and MTU first, then up: the MAC must be right before peers' traffic can arrive.
     await must(h, [{ verb: 'set', object: { kind: 'link', name: s.name, index: cur.index, mtu: s.mtu, mac: s.mac } }], 'configure device');
@@ -81,7 +82,7 @@ export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger)
   }
   const final = await findLink(h, s.name);
   if (!final) throw new TwillError('BACKEND', `device ${s.name} vanished while being configured`);
-  return { link: final, created };
+  return { link: final, created, fixed };
 }
 
 async function must(h: NetlinkHandle, changes: Parameters<NetlinkHandle['apply']>[0], what: string): Promise<void> {

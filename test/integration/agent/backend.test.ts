@@ -53,8 +53,18 @@ describeRoot('vxlan backend on the real kernel', () => {
     expect(out).toContain('mtu 1450');
     const before = ip('-d', 'link', 'show', 'twill.1');
     const again = await ensureDevice(h, s, silentLogger());
-    expect(again.created).toBe(false);
+    expect(again).toMatchObject({ created: false, fixed: false });
     expect(ip('-d', 'link', 'show', 'twill.1')).toBe(before);
+  });
+
+  it('fixes a device set down or resized in place, and says so', async () => {
+    const s = await up();
+    const idx = (await h.listLinks()).find((l) => l.name === 'twill.1')!.index;
+    ip('link', 'set', 'twill.1', 'down');
+    ip('link', 'set', 'twill.1', 'mtu', '1300');
+    const r = await ensureDevice(h, s, silentLogger());
+    expect(r).toMatchObject({ created: false, fixed: true, link: { index: idx, up: true, mtu: 1450 } });
+    expect((await ensureDevice(h, s, silentLogger())).fixed).toBe(false);
   });
 
   it('recreates an incompatible device (other VNI port)', async () => {
