@@ -221,6 +221,9 @@ export class EtcdSubnetManager implements SubnetManager {
     const key = subnetKeyPath(this.prefix, pair);
     const t0 = this.clock.now();
     const grant = await this.call('grant lease', signal, () => this.client.leaseGrant(this.ttlSec));
+    // Ours before the put: the watch may deliver the put before the txn's answer arrives here,
+    // and it looks up the TTL only of leases it knows to be ours.
+    this.ownLeaseIds.add(grant.ID);
     const res = await this.call(`create ${key}`, signal, () => this.client.txn({
       compare: [
         { key: Buffer.from(key), target: 'CREATE', result: 'EQUAL', create_revision: 0 },
@@ -231,7 +234,6 @@ export class EtcdSubnetManager implements SubnetManager {
     })).catch(async (err: unknown) => { await this.revoke(grant.ID); throw err; });
     if (!res.succeeded) { await this.revoke(grant.ID); return undefined; }
     if (plan.source === 'previous') this.log.info({ subnet: plan.subnet }, 'reusing the previous subnet');
-    this.ownLeaseIds.add(grant.ID);
     return { ...pair, attrs: ours, expiration: t0 + Number(grant.TTL) * 1000, key, leaseId: grant.ID };
   }
 
@@ -246,13 +248,13 @@ export class EtcdSubnetManager implements SubnetManager {
     const t0 = this.clock.now();
     const ttl = await this.call('keepalive', signal, () => this.client.leaseKeepAliveOnce(kv.lease));
     if (ttl > 0) {
-      if (changed && !(await this.putIfUnchanged(kv, value, kv.lease, signal))) return undefined;
-      this.ownLeaseIds.add(kv.lease);
+      this.ownLeaseIds.add(kv.lease);   // before the put, as in create()
+      if (changed && !(await this.putIfUnchanged(kv, value, kv.lease, signal))) { this.ownLeaseIds.delete(kv.lease); return undefined; }
       return { ...base, expiration: t0 + ttl * 1000, leaseId: kv.lease };
     }
     const grant = await this.call('grant lease', signal, () => this.client.leaseGrant(this.ttlSec));
-    if (!(await this.putIfUnchanged(kv, value, grant.ID, signal))) { await this.revoke(grant.ID); return undefined; }
     this.ownLeaseIds.add(grant.ID);
+    if (!(await this.putIfUnchanged(kv, value, grant.ID, signal))) { await this.revoke(grant.ID); return undefined; }
     return { ...base, expiration: t0 + Number(grant.TTL) * 1000, leaseId: grant.ID };
   }
 
@@ -301,6 +303,7 @@ export class EtcdSubnetManager implements SubnetManager {
 
   /** Best-effort revoke: a failure only leaves an unused lease to expire on its own. */
   private async revoke(id: string): Promise<void> {
+    this.ownLeaseIds.delete(id);
     try {
       await this.client.leaseRevoke(id);
     } catch (err) {

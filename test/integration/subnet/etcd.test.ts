@@ -179,6 +179,22 @@ describe('EtcdSubnetManager (real etcd)', () => {
     await w.stop();
   });
 
+  it('looks up our own lease\'s TTL even when the watch sees the put before the create\'s answer arrives', async () => {
+    const prefix = uniquePrefix();
+    await setConfig(prefix, { Network: '10.244.0.0/16' });
+    const own = manager(prefix, { leaseTtlSec: 600 });
+    // The txn's answer reaches the manager 300 ms late; its put reaches the watch at once.
+    const client = (own as unknown as { client: { txn: (...a: unknown[]) => Promise<unknown> } }).client;
+    const txn = client.txn.bind(client);
+    client.txn = async (...a: unknown[]) => { const r = await txn(...a); await new Promise((res) => setTimeout(res, 300)); return r; };
+    const w = collect(own);
+    await until('snapshot', () => w.find('snapshot'));
+    const mine = await own.acquireLease(attrs('192.0.2.30'), { signal: sig() });
+    const seen = await until('own lease', () => w.find('added', (e) => e.lease.key === mine.key));
+    expect(seen.lease.expiration! - Date.now()).toBeGreaterThan(590_000);
+    await w.stop();
+  });
+
   it('renewals and acquisitions on the same manager do not disturb its watch (no relist)', async () => {
     const prefix = uniquePrefix();
     await setConfig(prefix, { Network: '10.244.0.0/16' });
