@@ -276,11 +276,11 @@ export class Daemon {
         this.reconciler.request('all', 'start');
         this.reconciler.request([], 'lease', at);
         if (mine && !own && mine.expiration !== null) await this.reacquire(signal);
-        else if (own) this.keeper.observed(own);
+        else if (own) await this.ownKeySeen(own, signal);
         break;
       }
       case 'added':
-        if (ev.lease.key === mine?.key) this.keeper.observed(ev.lease);
+        if (ev.lease.key === mine?.key) await this.ownKeySeen(ev.lease, signal);
         else this.reconciler.request(this.peers.upsert(ev.lease), 'lease', at);
         break;
       case 'removed':
@@ -291,6 +291,21 @@ export class Daemon {
         this.reconciler.request(this.peers.markUndecodable(ev.key, ev.reason), 'lease', at);
         break;
     }
+  }
+
+  /**
+   * Our key as the store now holds it. In etcd mode another agent (or a person) can overwrite it:
+   * a key naming another node's PublicIP is not our lease any more, so it is re-acquired, which
+   * exits non-zero when that node keeps the subnet (LeaseKeeper.reacquire). Left alone, renewal
+   * would notice only ahead of expiry, up to 24 h later. In kube mode the key is our own Node.
+   */
+  private async ownKeySeen(lease: Lease, signal: AbortSignal): Promise<void> {
+    if (!this.o.kubeSubnetMgr && lease.attrs.publicIP !== this.ext.publicIP) {
+      this.log.warn({ subnet: lease.subnet, holder: lease.attrs.publicIP }, `our subnet's key now names another node (PublicIP ${lease.attrs.publicIP})`);
+      await this.reacquire(signal);
+      return;
+    }
+    this.keeper.observed(lease);
   }
 
   private async reacquire(signal: AbortSignal): Promise<void> {
