@@ -48,10 +48,10 @@ const QUIET_MS = 5_000;
 const HEAP_CHECK_MS = 5_000;
 const STORE_PROBE_TIMEOUT_MS = 3_000;
 
-/** A config's validated fields (not its raw text: reformatting the JSON is not a change). */
-const netConfKey = (c: NetConf): string => JSON.stringify({ ...c, raw: undefined });
-
-/** `network "10.244.0.0/16" → "10.245.0.0/16"`: each top-level field that differs, old → new. */
+/**
+ * `network "10.244.0.0/16" → "10.245.0.0/16"`: each validated top-level field that differs, old →
+ * new; empty when none does (the raw text is skipped: reformatting the JSON is not a change).
+ */
 function describeConfChange(a: NetConf, b: NetConf): string {
   const out: string[] = [];
   for (const k of Object.keys({ ...a, ...b }) as (keyof NetConf)[]) {
@@ -357,7 +357,8 @@ export class Daemon {
           this.noteConfigChange(`is now invalid (${errorMessage(err)})`);
           return undefined;
         });
-        if (cfg && netConfKey(cfg) !== netConfKey(this.cfg)) this.noteConfigChange(`changed: ${describeConfChange(this.cfg, cfg)}`);
+        const change = cfg && describeConfChange(this.cfg, cfg);
+        if (change) this.noteConfigChange(`changed: ${change}`);
         if (!this.status.conditions.store) this.log.info('lease store reachable again');
         this.cond('store', true);
         this.problem('store', undefined);

@@ -103,7 +103,6 @@ export class Reconciler {
     const kind = foreignKind(o);
     if (!kind || !this.observed) return;
     const key = entryKey(kind, o);
-    if (!this.observed.has(key) && !this.d.desired().has(key)) return;
     this.observed.delete(key);   // (routes through a replaced nexthop stay: they follow its id)
     if (!this.d.desired().has(key)) return;
     this.kernelKeys.add(key);

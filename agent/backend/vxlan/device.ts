@@ -74,15 +74,15 @@ export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger)
   }
   const cur = await findLink(h, s.name);
   if (!cur) throw new TwillError('BACKEND', `device ${s.name} vanished right after it was created`);
-  const fixed = !created && (cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up);
-  if (cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up) {
+  const needsFix = cur.mtu !== s.mtu || cur.mac !== s.mac || !cur.up;
+  if (needsFix) {
     // MAC and MTU first, then up: the MAC must be right before peers' traffic can arrive.
     await must(h, [{ verb: 'set', object: { kind: 'link', name: s.name, index: cur.index, mtu: s.mtu, mac: s.mac } }], 'configure device');
     await must(h, [{ verb: 'set', object: { kind: 'link', name: s.name, index: cur.index, up: true } }], 'bring device up');
   }
   const final = await findLink(h, s.name);
   if (!final) throw new TwillError('BACKEND', `device ${s.name} vanished while being configured`);
-  return { link: final, created, fixed };
+  return { link: final, created, fixed: !created && needsFix };
 }
 
 async function must(h: NetlinkHandle, changes: Parameters<NetlinkHandle['apply']>[0], what: string): Promise<void> {
