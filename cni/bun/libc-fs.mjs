@@ -76,7 +76,7 @@ export function libcFs(k, declareNetlink) {
         rbuf.copy(bigger, 0, 0, len);
         rbuf = bigger;
       }
-      const n = libc().read(fd, rbuf.subarray(len), rbuf.length - len);
+      const n = libc().read(fd, len === 0 ? rbuf : rbuf.subarray(len), rbuf.length - len);
       if (n === 0) return rbuf.toString('utf8', 0, len);
       if (n > 0) { len += n; continue; }
       if (k.errno() !== EINTR) return undefined;

@@ -44,7 +44,8 @@ export class DiskStore {
     const out: Reservation[] = [];
     for (const name of this.names()) {
       const ip = tryParseIp(name);
-      if (!ip || formatIp(ip) !== name) continue;
+      // A parsed IPv4 name is canonical already (no leading zeros, octets <= 255).
+      if (!ip || (ip.family === 6 && formatIp(ip) !== name)) continue;
       out.push({ ip, file: name, ...decodeRecord(this.readRecord(name)) });
     }
     return out;
