@@ -9,11 +9,14 @@
 //     netns, as kubelet/containerd do through libcni's cache)
 //   - burst: 20 concurrent ADDs, then 20 concurrent DELs: wall time (median of R rounds; the side
 //     that goes first alternates between rounds)
+//   - CPU per call (user + system, the plugin and every process it runs, from the children's
+//     times in /proc/self/stat, minus the same for a bare nsenter): a burst on 2 cores is bound
+//     by it, so it tells what the burst rows will do
 // Goals (issue 3): ADD p50 <= 2x the reference, burst <= 1.0x, DEL p50 <= 1.0x.
 //
 // Usage (root): npm run build && node dist/bench/cni.js [--pods 100] [--burst 20] [--rounds 3]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cniExec, DEFAULT_PLUGIN, type CniCmd, type CniExecResult } from '../test/util/pods.js';
@@ -24,6 +27,7 @@ const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`
 const PODS = Number(flag('pods', '100'));
 const BURST = Number(flag('burst', '20'));
 const ROUNDS = Number(flag('rounds', '3'));
+const CPU_PODS = 40;
 const REF_DIR = '/usr/lib/cni';
 const PREFIX = `twcb${process.pid.toString(36)}`;
 const live = new Set<string>();
@@ -78,6 +82,35 @@ async function spawnBaseline(host: string, n: number): Promise<number[]> {
     out.push(performance.now() - t0);
   }
   return out;
+}
+
+/**
+ * CPU (ms) used so far by this process's reaped children, user + system: fields 16-17 of
+ * /proc/self/stat, in clock ticks (100 per second on Linux x86_64/arm64: 10 ms resolution, so
+ * phases are long enough to average it out). The command name (field 2) may hold spaces.
+ */
+function childrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10;   // fields 16, 17 counted from field 3
+}
+
+/** CPU per call of `n` sequential ADDs, then DELs, of fresh pods (netns made before the clock starts). */
+async function cpuPerCall(side: Side, n: number, tag: string): Promise<{ add: number; del: number }> {
+  const pods = Array.from({ length: n }, (_, i) => `${PREFIX}${side.kind[0]}${tag}${i}`);
+  for (const p of pods) netnsAdd(p);
+  let t0 = childrenCpuMs();
+  for (const [i, p] of pods.entries()) await timed(side, 'ADD', p, i);
+  const add = (childrenCpuMs() - t0) / n;
+  t0 = childrenCpuMs();
+  for (const [i, p] of pods.entries()) await timed(side, 'DEL', p, i);
+  return { add, del: (childrenCpuMs() - t0) / n };
+}
+
+async function spawnCpu(host: string, n: number): Promise<number> {
+  const t0 = childrenCpuMs();
+  await spawnBaseline(host, n);
+  return (childrenCpuMs() - t0) / n;
 }
 
 function sides(dir: string): Side[] {
@@ -140,7 +173,14 @@ async function main(): Promise<void> {
         bursts[s.kind].push(await burst(s, pods, r));
       }
     }
-    report(spawn, ver, add, del, bursts);
+    // CPU: two blocks of 40 pods per side, alternating sides, plus the bare nsenter's share.
+    const cpu: Record<Kind, { add: number; del: number }[]> = { twill: [], ref: [] };
+    const spawnCpuMs: number[] = [];
+    for (let b = 0; b < 2; b++) {
+      spawnCpuMs.push(await spawnCpu(tw.host, CPU_PODS));
+      for (const s of b % 2 === 0 ? [tw, ref] : [ref, tw]) cpu[s.kind].push(await cpuPerCall(s, CPU_PODS, `c${b}x`));
+    }
+    report(spawn, ver, add, del, bursts, { cpu, spawn: spawnCpuMs.reduce((a, x) => a + x, 0) / spawnCpuMs.length });
   } finally {
     cleanup();
     rmSync(dir, { recursive: true, force: true });
@@ -148,7 +188,8 @@ async function main(): Promise<void> {
 }
 
 function report(spawn: number[], ver: Record<Kind, number[]>, add: Record<Kind, number[]>, del: Record<Kind, number[]>,
-  bursts: Record<Kind, { add: number; del: number }[]>): void {
+  bursts: Record<Kind, { add: number; del: number }[]>,
+  cpu: { cpu: Record<Kind, { add: number; del: number }[]>; spawn: number }): void {
   const med = (xs: number[]) => quantile(xs, 0.5);
   const row = (name: string, t: number, r: number, goal = ''): string[] => [name, fmtMs(t), fmtMs(r), `${(t / r).toFixed(2)}x`, goal];
   const rows = [
@@ -159,10 +200,15 @@ function report(spawn: number[], ver: Record<Kind, number[]>, add: Record<Kind, 
     row(`DEL p95`, quantile(del.twill, 0.95), quantile(del.ref, 0.95)),
     row(`burst: ${BURST} concurrent ADDs, wall (median of ${ROUNDS})`, med(bursts.twill.map((b) => b.add)), med(bursts.ref.map((b) => b.add)), '<= 1.0x'),
     row(`burst: ${BURST} concurrent DELs, wall (median of ${ROUNDS})`, med(bursts.twill.map((b) => b.del)), med(bursts.ref.map((b) => b.del)), '<= 1.0x'),
+    ...(['add', 'del'] as const).map((k) => {
+      const per = (kind: Kind) => cpu.cpu[kind].reduce((a, x) => a + x[k], 0) / cpu.cpu[kind].length - cpu.spawn;
+      return row(`CPU per ${k.toUpperCase()}, user+sys (${2 * CPU_PODS} sequential)`, per('twill'), per('ref'));
+    }),
   ];
   console.log(`\nCNI plugin: twill (dist/cni/twill) vs reference bridge + host-local (${REF_DIR}), same subnet 10.244.1.0/24`);
   console.log(table(['metric', 'twill', 'bridge+host-local', 'ratio', 'goal'], rows));
-  console.log(`(every number includes fork+exec via nsenter: /bin/true costs p50 ${fmtMs(med(spawn))} here)`);
+  console.log(`(every time includes fork+exec via nsenter: /bin/true costs p50 ${fmtMs(med(spawn))} here; the CPU rows`
+    + ` have the bare nsenter's ${fmtMs(cpu.spawn)} of CPU taken out, and resolve 10 ms over ${CPU_PODS} calls)`);
 }
 
 main().catch((err: unknown) => {
