@@ -114,8 +114,8 @@ describe('Daemon /metrics', () => {
     // Invalid: an entry that does not decode, and a lease that decodes but fails validation.
     sm.putRaw('10.244.6.0-24', '{"PublicIP": "192.0.2.6", "BackendType": ');
     sm.putLease({ subnet: '10.244.7.0/24', attrs: { ...peerAttrs(7), publicIP: '224.0.0.7' } });
-    await vi.waitFor(() => expect(d.snapshot().peers.map((p) => p.state).sort()).toEqual(['invalid', 'invalid', 'programmed']), { timeout: 2000, interval: 10 });
-    await vi.waitFor(async () => expect(sample(await scrape(), 'twill_lease_event_to_programmed_seconds_count')).toBe(latency0 + 3), { timeout: 2000, interval: 20 });
+    await vi.waitFor(() => expect(d.snapshot().peers.map((p) => p.state).sort()).toEqual(['invalid', 'invalid', 'programmed']), { timeout: 10_000, interval: 10 });
+    await vi.waitFor(async () => expect(sample(await scrape(), 'twill_lease_event_to_programmed_seconds_count')).toBe(latency0 + 3), { timeout: 10_000, interval: 20 });
 
     const text = await scrape();
     expect(sample(text, 'twill_peers{state="valid"}')).toBe(1);
