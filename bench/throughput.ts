@@ -50,6 +50,13 @@ async function iperf(c: Cluster, serverNs: string, clientNs: string, ip: string,
   }
 }
 
+/** The median of RUNS measurements of each path, the paths taking turns run by run. */
+async function medians(paths: (() => Promise<number>)[]): Promise<number[]> {
+  const xs = paths.map((): number[] => []);
+  for (let i = 0; i < RUNS; i++) for (const [k, measure] of paths.entries()) xs[k]!.push(await measure());
+  return xs.map((x) => quantile(x, 0.5));
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('bench/throughput: needs root (network namespaces); skipped'); return; }
   const pods = existsSync(join(ROOT, 'dist/cni/twill')) ? 'cni' : 'standin';
@@ -59,19 +66,15 @@ async function main(): Promise<void> {
     const def = (await c.exec(a.netns, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim();
     const rows: string[][] = [];
     const ccs = def === 'cubic' ? [undefined] : [undefined, 'cubic'];
+    const podToPod = (cc: string | undefined) => () => iperf(c, b.netns, a.netns, b.ip, cc);
+    const vxlanAlone = (cc: string | undefined) => () => iperf(c, c.node(1).netns, c.node(0).netns, b.gateway, cc);
+    const hostToHost = (cc: string | undefined) => () => iperf(c, c.node(1).netns, c.node(0).netns, c.node(1).underlayIP, cc);
+    const row = (path: string, x: number, u: number, goal: string) => [path, x.toFixed(2), u.toFixed(2), (x / u).toFixed(2), goal];
+    const ccName = (cc: string | undefined) => cc ?? `${def} (default)`;
     for (const cc of ccs) {
-      const overlay: number[] = [];
-      const vxlan: number[] = [];
-      const underlay: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        overlay.push(await iperf(c, b.netns, a.netns, b.ip, cc));
-        vxlan.push(await iperf(c, c.node(1).netns, c.node(0).netns, b.gateway, cc));
-        underlay.push(await iperf(c, c.node(1).netns, c.node(0).netns, c.node(1).underlayIP, cc));
-      }
-      const o = quantile(overlay, 0.5), v = quantile(vxlan, 0.5), u = quantile(underlay, 0.5);
-      const name = cc ?? `${def} (default)`;
-      rows.push([`pod → pod across nodes (VXLAN), ${name}`, o.toFixed(2), u.toFixed(2), (o / u).toFixed(2), '≥ 0.85']);
-      rows.push([`  of which VXLAN alone: node → node, ${name}`, v.toFixed(2), u.toFixed(2), (v / u).toFixed(2), '']);
+      const [o, v, u] = await medians([podToPod(cc), vxlanAlone(cc), hostToHost(cc)]);
+      rows.push(row(`pod → pod across nodes (VXLAN), ${ccName(cc)}`, o!, u!, '≥ 0.85'));
+      rows.push(row(`  of which VXLAN alone: node → node, ${ccName(cc)}`, v!, u!, ''));
     }
     if (WIRE_GBIT > 0) {
       // The line-rate model: each node's uplink sends at most WIRE_GBIT (burst large enough that
@@ -80,14 +83,8 @@ async function main(): Promise<void> {
         await c.exec(c.node(n).netns, 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${WIRE_GBIT}gbit`, 'burst', '1mb', 'latency', '5ms']);
       }
       for (const cc of ccs) {
-        const overlay: number[] = [];
-        const underlay: number[] = [];
-        for (let i = 0; i < RUNS; i++) {
-          overlay.push(await iperf(c, b.netns, a.netns, b.ip, cc));
-          underlay.push(await iperf(c, c.node(1).netns, c.node(0).netns, c.node(1).underlayIP, cc));
-        }
-        const o = quantile(overlay, 0.5), u = quantile(underlay, 0.5);
-        rows.push([`pod → pod, underlay at a ${WIRE_GBIT} Gbit/s line rate, ${cc ?? `${def} (default)`}`, o.toFixed(2), u.toFixed(2), (o / u).toFixed(2), 'model']);
+        const [o, u] = await medians([podToPod(cc), hostToHost(cc)]);
+        rows.push(row(`pod → pod, underlay at a ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, o!, u!, 'model'));
       }
     }
     console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} runs (median), pods via ${pods}, underlay veth MTU 1500, overlay MTU ${1500 - 50}`);
