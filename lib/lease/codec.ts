@@ -89,7 +89,7 @@ export function decodeLeaseAttrs(json: string): DecodeResult<LeaseAttrs> {
 }
 
 /** Decodes one stored entry (key + value) into a Lease, or the reason it is invalid. */
-export function decodeLease(key: string, value: string, meta: { expiration: number | null | undefined; leaseId?: string }): DecodeResult<Lease> {
+export function decodeLease(key: string, value: string, meta: { expiration: number | null | undefined; leaseId?: string; created?: number }): DecodeResult<Lease> {
   const pair = decodeSubnetKey(key);
   if (!pair) return fail(`key ${JSON.stringify(key)} is not a subnet key (want e.g. 10.244.3.0-24)`);
   const attrs = decodeLeaseAttrs(value);
@@ -97,6 +97,7 @@ export function decodeLease(key: string, value: string, meta: { expiration: numb
   const lease: Lease = { subnet: pair.subnet, attrs: attrs.value, expiration: meta.expiration, key };
   if (pair.ipv6Subnet) lease.ipv6Subnet = pair.ipv6Subnet;
   if (meta.leaseId !== undefined) lease.leaseId = meta.leaseId;
+  if (meta.created !== undefined) lease.created = meta.created;
   return { ok: true, value: lease };
 }
 

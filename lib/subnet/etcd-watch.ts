@@ -13,7 +13,7 @@
 // One watch stream per attempt (etcd's gRPC Watch, lib/subnet/etcd-grpc.ts) whose every failure
 // surfaces here, never a client that reconnects behind our back.
 import type { EtcdGrpc, EtcdKeyValue as IKeyValue, WatchResponse as IWatchResponse, WatchStream } from './etcd-grpc.js';
-import type { Lease, LeaseEvent } from './types.js';
+import type { Lease, LeaseEvent, Undecodable } from './types.js';
 import type { Logger } from '../log.js';
 import { Backoff, type Clock } from '../retry.js';
 import { errorMessage } from '../errors.js';
@@ -46,7 +46,7 @@ export interface WatchDeps {
   ttlFor?: ((leaseId: string) => boolean) | undefined;
 }
 
-interface Snapshot { revision: bigint; leases: Lease[]; invalid: LeaseEvent[]; known: Map<string, Lease> }
+interface Snapshot { revision: bigint; leases: Lease[]; invalid: Undecodable[]; known: Map<string, Lease> }
 
 /** One listed key, decoded; a leased entry's expiration is filled in by the snapshot. */
 export interface ListedEntry { key: string; lease: string; decoded: DecodeResult<Lease>; kv?: IKeyValue }
@@ -61,9 +61,10 @@ function expiryOf(d: WatchDeps, lease: string, ttls: Map<string, number>, now: n
 
 const wantsTtl = (d: WatchDeps, lease: string): boolean => lease !== '0' && (d.ttlFor?.(lease) ?? true);
 
-function expirationOf(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): { expiration: number | null | undefined; leaseId?: string } {
+function expirationOf(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): { expiration: number | null | undefined; leaseId?: string; created: number } {
   const expiration = expiryOf(d, kv.lease, ttls, d.clock.now());
-  return kv.lease === '0' ? { expiration } : { expiration, leaseId: kv.lease };
+  const created = Number(kv.create_revision);
+  return kv.lease === '0' ? { expiration, created } : { expiration, leaseId: kv.lease, created };
 }
 
 function decodeKv(d: WatchDeps, kv: IKeyValue, ttls: Map<string, number>): DecodeResult<Lease> {
@@ -78,7 +79,9 @@ export async function listLeases(client: EtcdGrpc, dir: string): Promise<Listing
   for (let i = 0; i < kvs.length; i++) {
     const kv = kvs[i]!;
     const key = kv.key.toString();
-    const meta = kv.lease === '0' ? { expiration: null } : { expiration: 0, leaseId: kv.lease };
+    // The create revision orders conflicting leases: the one created first wins (agent/peers.ts).
+    const created = Number(kv.create_revision);
+    const meta = kv.lease === '0' ? { expiration: null, created } : { expiration: 0, leaseId: kv.lease, created };
     entries[i] = { key, lease: kv.lease, decoded: decodeLease(key, kv.value.toString(), meta), kv };
   }
   return { revision, entries };
@@ -91,7 +94,7 @@ async function snapshot(d: WatchDeps): Promise<Snapshot> {
   const s: Snapshot = { revision, leases: [], invalid: [], known: new Map() };
   for (const e of entries) {
     const r = e.decoded;
-    if (!r.ok) { s.invalid.push({ type: 'invalid', key: e.key, reason: r.reason }); continue; }
+    if (!r.ok) { s.invalid.push({ key: e.key, reason: r.reason }); continue; }
     r.value.expiration = expiryOf(d, e.lease, ttls, now);   // null for a reservation
     s.leases.push(r.value);
     s.known.set(r.value.key, r.value);
@@ -172,7 +175,7 @@ async function eventsOf(d: WatchDeps, res: IWatchResponse, known: Map<string, Le
   for (const e of res.events) {
     const key = e.kv.key.toString();
     if (e.type === 'DELETE') {
-      out.push(...deleteEvents(known.get(key)));
+      out.push(...deleteEvents(key, known.get(key)));
       known.delete(key);
       continue;
     }
@@ -195,8 +198,7 @@ export async function* watchSubnets(d: WatchDeps, signal: AbortSignal): AsyncGen
       if (signal.aborted) return;
       if (backoff.attempts > 0) d.log.info({ leases: snap.leases.length, revision: snap.revision.toString() }, 'etcd lease watch restored');
       backoff.reset();
-      yield { type: 'snapshot', leases: snap.leases };
-      yield* snap.invalid;
+      yield { type: 'snapshot', leases: snap.leases, invalid: snap.invalid };
       for (;;) {
         const res = await watch.next(signal);
         if (!res) return;

@@ -14,7 +14,7 @@ import { TwillError } from '../errors.js';
 
 /** The parts of a Node we read (V1Node and plain watch JSON both fit). */
 export interface NodeLike {
-  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string> };
+  metadata?: { name?: string; resourceVersion?: string; annotations?: Record<string, string>; creationTimestamp?: Date | string };
   spec?: { podCIDR?: string; podCIDRs?: string[] };
 }
 
@@ -104,7 +104,20 @@ export function nodeLease(node: NodeLike, keys: AnnotationKeys): NodeLease {
   }
   const lease: Lease = { subnet: cidrs.v4 ?? '', attrs, expiration: null, key: name };
   if (hasV6) lease.ipv6Subnet = cidrs.v6!;
+  const created = creationMs(node);
+  if (created !== undefined) lease.created = created;
   return { kind: 'lease', lease };
+}
+
+/**
+ * metadata.creationTimestamp in ms: set once by the API server, the same for every reader and
+ * across restarts, so every agent orders conflicting Nodes alike (agent/peers.ts; docs). The
+ * client hands it over as a Date, raw watch JSON as RFC 3339 text.
+ */
+export function creationMs(node: NodeLike): number | undefined {
+  const t = node.metadata?.creationTimestamp;
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** The VTEP MAC in our own backend-data annotation (to keep it across restarts), if well-formed. */

@@ -1,8 +1,10 @@
 // Turns Node list/watch traffic into LeaseEvents, pure. Nodes change for many reasons that do
 // not concern the overlay (kubelet heartbeats, labels, taints), so an 'added' is emitted only
 // when the decoded lease differs from the one last emitted for that node; a node that stops
-// being ours (annotation removed, or undecodable) yields 'removed' for the lease peers hold.
-import type { Lease, LeaseEvent } from './types.js';
+// being ours (annotation removed, or undecodable) yields 'removed' for the lease peers hold, and
+// one that was reported 'invalid' and is deleted, or stops being ours, yields 'deleted', so the
+// agent forgets it.
+import type { Lease, LeaseEvent, Undecodable } from './types.js';
 import type { AnnotationKeys } from './kube-annotations.js';
 import { nodeLease, type NodeLike } from './kube-node.js';
 import { sameLeaseData } from '../lease/diff.js';
@@ -16,21 +18,21 @@ export class NodeLeaseTracker {
     this.keys = keys;
   }
 
-  /** The full set after a (re)list: one 'snapshot', then an 'invalid' per undecodable node. */
+  /** The full set after a (re)list: one 'snapshot', the undecodable nodes included. */
   relist(nodes: readonly NodeLike[]): LeaseEvent[] {
     this.known = new Map();
     this.invalid = new Map();
-    const bad: LeaseEvent[] = [];
+    const bad: Undecodable[] = [];
     for (const n of nodes) {
       const name = n.metadata?.name ?? '';
       const d = nodeLease(n, this.keys);
       if (d.kind === 'lease') this.known.set(name, d.lease);
       else if (d.kind === 'invalid') {
         this.invalid.set(name, d.reason);
-        bad.push({ type: 'invalid', key: name, reason: d.reason });
+        bad.push({ key: name, reason: d.reason });
       }
     }
-    return [{ type: 'snapshot', leases: [...this.known.values()] }, ...bad];
+    return [{ type: 'snapshot', leases: [...this.known.values()], invalid: bad }];
   }
 
   /** ADDED or MODIFIED. */
@@ -52,8 +54,8 @@ export class NodeLeaseTracker {
     if (d.kind === 'invalid') {
       if (this.invalid.get(name) !== d.reason) out.push({ type: 'invalid', key: name, reason: d.reason });
       this.invalid.set(name, d.reason);
-    } else {
-      this.invalid.delete(name);
+    } else if (this.invalid.delete(name)) {
+      out.push({ type: 'deleted', key: name });
     }
     return out;
   }
@@ -61,9 +63,9 @@ export class NodeLeaseTracker {
   /** DELETED. */
   remove(node: NodeLike): LeaseEvent[] {
     const name = node.metadata?.name ?? '';
-    this.invalid.delete(name);
+    const wasInvalid = this.invalid.delete(name);
     const prev = this.known.get(name);
-    if (!prev) return [];
+    if (!prev) return wasInvalid ? [{ type: 'deleted', key: name }] : [];
     this.known.delete(name);
     return [{ type: 'removed', lease: prev }];
   }

@@ -8,7 +8,7 @@
 // (or any method) and the watchers see 'removed'. Test hooks change the store behind the
 // agent's back: putLease/putRaw/removeLease/expireLease, failNext, relist.
 import type { NetConf } from '../config/types.js';
-import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from './types.js';
+import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager, Undecodable } from './types.js';
 import { parseNetConf } from '../config/net-conf.js';
 import { abortError, TwillError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -38,6 +38,7 @@ interface Entry {
   value: string;
   leaseId: string | undefined;   // undefined: a reservation
   expiration: number | null;
+  created: number;               // as etcd's create revision: set when the key is created
 }
 
 export interface PutLeaseInput {
@@ -62,6 +63,7 @@ export class MemorySubnetManager implements SubnetManager {
   private readonly watchers = new Set<AsyncQueue<LeaseEvent>>();
   private readonly failures = new Map<MemoryOp, unknown[]>();
   private nextLeaseId = 1;
+  private revision = 0;
   private closed = false;
 
   constructor(opts: MemorySubnetManagerOptions = {}) {
@@ -246,8 +248,8 @@ export class MemorySubnetManager implements SubnetManager {
     return out;
   }
 
-  private meta(e: Entry): { expiration: number | null; leaseId?: string } {
-    return e.leaseId === undefined ? { expiration: null } : { expiration: e.expiration, leaseId: e.leaseId };
+  private meta(e: Entry): { expiration: number | null; leaseId?: string; created: number } {
+    return e.leaseId === undefined ? { expiration: null, created: e.created } : { expiration: e.expiration, leaseId: e.leaseId, created: e.created };
   }
 
   private leaseOf(key: string): Lease | undefined {
@@ -257,9 +259,12 @@ export class MemorySubnetManager implements SubnetManager {
     return d.ok ? d.value : undefined;
   }
 
-  private write(e: Entry): void {
-    const prev = this.leaseOf(e.key);
-    const before = this.entries.get(e.key)?.value;
+  private write(input: Omit<Entry, 'created'> & { created?: number }): void {
+    const prev = this.leaseOf(input.key);
+    const old = this.entries.get(input.key);
+    const before = old?.value;
+    this.revision++;
+    const e: Entry = { ...input, created: old?.created ?? this.revision };
     this.entries.set(e.key, e);
     if (before === e.value) return; // a renewal-like rewrite: no event (etcd: keepalive)
     this.emit(putEvents(e.key, prev, decodeLease(e.key, e.value, this.meta(e))));
@@ -268,7 +273,8 @@ export class MemorySubnetManager implements SubnetManager {
   private delete(key: string): void {
     const prev = this.leaseOf(key);
     if (!this.entries.delete(key)) return;
-    this.emit(deleteEvents(prev));
+    this.revision++;
+    this.emit(deleteEvents(key, prev));
   }
 
   private sweep(): Lease[] {
@@ -289,13 +295,12 @@ export class MemorySubnetManager implements SubnetManager {
 
   private pushSnapshot(q: AsyncQueue<LeaseEvent>): void {
     const leases: Lease[] = [];
-    const invalid: LeaseEvent[] = [];
+    const invalid: Undecodable[] = [];
     for (const e of this.entries.values()) {
       const d = decodeLease(e.key, e.value, this.meta(e));
       if (d.ok) leases.push(d.value);
-      else invalid.push({ type: 'invalid', key: e.key, reason: d.reason });
+      else invalid.push({ key: e.key, reason: d.reason });
     }
-    q.push({ type: 'snapshot', leases });
-    for (const ev of invalid) q.push(ev);
+    q.push({ type: 'snapshot', leases, invalid });
   }
 }

@@ -27,15 +27,29 @@ export interface Lease {
   key: string;
   /** Store-specific handle needed for renew (etcd: lease id as decimal string). */
   leaseId?: string;
+  /**
+   * When the entry came into being, in the store's own order, for deciding which of two
+   * conflicting leases was there first (agent/peers.ts): etcd: the key's create revision; kube:
+   * the Node's metadata.creationTimestamp in ms; memory: a create counter. Ties are broken by
+   * key. Undefined (unknown) sorts after every known value.
+   */
+  created?: number;
 }
 
+/** A stored entry that could not be decoded: its key and what is wrong with it. */
+export interface Undecodable { key: string; reason: string }
+
 export type LeaseEvent =
-  /** The full current set (first event of a watch, and after every relist). */
-  | { type: 'snapshot'; leases: Lease[] }
+  /** The full current set (first event of a watch, and after every relist), the undecodable
+   *  entries included, so a relist replaces every verdict at once. */
+  | { type: 'snapshot'; leases: Lease[]; invalid?: Undecodable[] }
   | { type: 'added'; lease: Lease }      // added or changed
   | { type: 'removed'; lease: Lease }    // deleted or expired
   /** A stored entry that could not be decoded (logged and counted, never programmed). */
-  | { type: 'invalid'; key: string; reason: string };
+  | { type: 'invalid'; key: string; reason: string }
+  /** A key that held no valid lease (one reported 'invalid', or never seen) was deleted, or in
+   *  kube mode the Node stopped being ours: whatever was recorded about it is forgotten. */
+  | { type: 'deleted'; key: string };
 
 export interface SubnetManager {
   readonly name: 'etcd' | 'kube' | 'memory';

@@ -149,9 +149,10 @@ describe('EtcdSubnetManager (real etcd)', () => {
     const mine = await own.acquireLease(attrs('192.0.2.19'), { previousSubnet: '10.244.19.0/24', signal: sig() });
     const seen = await until('own lease', () => w.find('added', (e) => e.lease.key === mine.key));
     expect(seen.lease.expiration! - Date.now()).toBeGreaterThan(590_000);   // ours: looked up
-    const inv = await until('invalid', () => w.find('invalid'));
-    expect(inv.key).toBe(`${prefix}/subnets/10.244.9.0-24`);
-    expect(inv.reason).toContain('not JSON');
+    expect(snap.invalid).toMatchObject([{ key: `${prefix}/subnets/10.244.9.0-24`, reason: expect.stringContaining('not JSON') }]);
+    // Lease.created is the key's create revision (etcdctl prints it as a number).
+    const rev = Number(/"create_revision":(\d+)/.exec(await etcd.ctl(['get', peer.key, '-w', 'json']))?.[1]);
+    expect(snap.leases[0]!.created).toBe(rev);
 
     const short = manager(prefix, { leaseTtlSec: 2 });
     const t0 = Date.now();
@@ -176,6 +177,11 @@ describe('EtcdSubnetManager (real etcd)', () => {
     await put(p2.key, '[]', 600);
     await until('garbage → invalid', () => w.find('invalid', (e) => e.key === p2.key, n));
     expect(w.find('removed', (e) => e.lease.key === p2.key, n)).toBeDefined();
+    // ... and the garbage deleted → 'deleted' naming the key, so its verdict can be forgotten
+    await etcd.ctl(['del', p2.key]);
+    await until('garbage deleted → deleted', () => w.find('deleted', (e) => e.key === p2.key, n));
+    await etcd.ctl(['del', `${prefix}/subnets/10.244.9.0-24`]);
+    await until('undecodable from the snapshot deleted → deleted', () => w.find('deleted', (e) => e.key === `${prefix}/subnets/10.244.9.0-24`));
     await w.stop();
   });
 

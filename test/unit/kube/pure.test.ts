@@ -100,7 +100,8 @@ describe('NodeLeaseTracker', () => {
     const t = new NodeLeaseTracker(K);
     const bad = node('x', '10.244.9.0/24', { ...published('192.0.2.9', '0a:00:00:00:00:09'), 'twill.io/public-ip': 'nope' });
     const r = t.relist([a1, bad, node('plain', '10.244.5.0/24')]);
-    expect(r.map((e) => e.type)).toEqual(['snapshot', 'invalid']);
+    expect(r.map((e) => e.type)).toEqual(['snapshot']);
+    expect(r[0]).toMatchObject({ invalid: [{ key: 'x', reason: expect.stringContaining('twill.io/public-ip') }] });
     expect(t.upsert(a1)).toEqual([]);
     const moved = node('a', '10.244.1.0/24', published('192.0.2.100', '0a:00:00:00:00:01'));
     expect(t.upsert(moved).map((e) => e.type)).toEqual(['added']);
@@ -110,6 +111,25 @@ describe('NodeLeaseTracker', () => {
     expect(t.remove(a1)).toMatchObject([{ type: 'removed', lease: { key: 'a' } }]);
     expect(t.upsert(bad)).toEqual([]);   // same invalid reason as at relist: not repeated
     expect(t.size).toBe(0);
+  });
+
+  it("forgets an invalid node the moment it is deleted, fixed or stops being ours ('deleted' / 'added')", () => {
+    const t = new NodeLeaseTracker(K);
+    const bad = (name: string) => node(name, '10.244.9.0/24', { ...published('192.0.2.9', '0a:00:00:00:00:09'), 'twill.io/backend-data': 'not json' });
+    t.relist([bad('x'), bad('y'), bad('z')]);
+    expect(t.remove(bad('x'))).toEqual([{ type: 'deleted', key: 'x' }]);
+    expect(t.upsert(node('y', '10.244.9.0/24', {}))).toEqual([{ type: 'deleted', key: 'y' }]);     // annotation gone: not ours
+    expect(t.upsert(node('z', '10.244.9.0/24', published('192.0.2.9', '0a:00:00:00:00:09'))).map((e) => e.type)).toEqual(['added']);
+    expect(t.remove(node('w', undefined))).toEqual([]);                                           // never seen: nothing
+    expect(t.upsert(bad('y')).map((e) => e.type)).toEqual(['invalid']);                           // bad again: said again
+  });
+
+  it("orders Nodes by metadata.creationTimestamp (Lease.created, in ms), as a Date or as text", () => {
+    const withTime = (t: Date | string) => { const n = node('a', '10.244.1.0/24', published('192.0.2.1', '0a:00:00:00:00:01')); n.metadata!.creationTimestamp = t; return n; };
+    expect(nodeLease(withTime('2026-12-07T10:00:00Z'), K)).toMatchObject({ kind: 'lease', lease: { created: Date.parse('2026-12-07T10:00:00Z') } });
+    expect(nodeLease(withTime(new Date(5000)), K)).toMatchObject({ kind: 'lease', lease: { created: 5000 } });
+    const none = nodeLease(node('a', '10.244.1.0/24', published('192.0.2.1', '0a:00:00:00:00:01')), K);
+    expect(none.kind === 'lease' && 'created' in none.lease).toBe(false);
   });
 });
 

@@ -50,7 +50,7 @@ describe('watchLeases', () => {
     const snap = ofType(c!.events, 'snapshot')[0]!;
     expect(snap.leases.map((l) => l.key).sort()).toEqual(['node-a', 'node-b']);
     expect(snap.leases.find((l) => l.key === 'node-b')).toEqual({
-      key: 'node-b', subnet: '10.244.2.0/24', expiration: null,
+      key: 'node-b', subnet: '10.244.2.0/24', expiration: null, created: Date.parse((env.server.getNode('node-b')!['metadata'] as JsonObject)['creationTimestamp'] as string),
       attrs: { publicIP: '192.0.2.2', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: macOf(2) }, backendV6Data: null },
     });
     expect(c!.events).toHaveLength(1);
@@ -104,18 +104,21 @@ describe('watchLeases', () => {
     addPeer('node-b', 2);
     env.server.createNode({ name: 'node-x', podCIDR: '10.244.9.0/24', annotations: { ...published('192.0.2.9', macOf(9)), 'twill.io/backend-data': 'not json' } });
     await started();
-    expect(ofType(c!.events, 'snapshot')[0]!.leases.map((l) => l.key)).toEqual(['node-b']);
-    await waitFor(() => ofType(c!.events, 'invalid').length === 1, 'invalid on list');
-    expect(ofType(c!.events, 'invalid')[0]).toMatchObject({ key: 'node-x' });
-    expect(ofType(c!.events, 'invalid')[0]!.reason).toContain('twill.io/backend-data');
+    const snap = ofType(c!.events, 'snapshot')[0]!;
+    expect(snap.leases.map((l) => l.key)).toEqual(['node-b']);
+    expect(snap.invalid).toMatchObject([{ key: 'node-x' }]);
+    expect(snap.invalid![0]!.reason).toContain('twill.io/backend-data');
     setAnnotation('node-b', 'twill.io/public-ip', 'not-an-ip');
-    await waitFor(() => ofType(c!.events, 'invalid').length === 2, 'invalid on update');
+    await waitFor(() => ofType(c!.events, 'invalid').length === 1, 'invalid on update');
     expect(c!.events.slice(-2).map((e) => e.type)).toEqual(['removed', 'invalid']);
     env.server.updateNode('node-b', (n) => { (n['metadata'] as JsonObject)['labels'] = { a: 'b' }; });
     await sleep(100);
-    expect(ofType(c!.events, 'invalid')).toHaveLength(2); // the same reason is not repeated
+    expect(ofType(c!.events, 'invalid')).toHaveLength(1); // the same reason is not repeated
     setAnnotation('node-b', 'twill.io/public-ip', '192.0.2.2');
     await waitFor(() => ofType(c!.events, 'added').length === 1, 'fixed → added');
+    env.server.deleteNode('node-x');
+    await waitFor(() => ofType(c!.events, 'deleted').length === 1, 'invalid node deleted → deleted');
+    expect(ofType(c!.events, 'deleted')[0]).toEqual({ type: 'deleted', key: 'node-x' });
   });
 
   it('reads flannel-published annotations with the flannel prefix', async () => {

@@ -103,24 +103,28 @@ describe('MemorySubnetManager', () => {
     const peer = m.putLease({ subnet: '10.250.2.0/24', attrs: attrs('192.0.2.2') });
     m.putRaw('10.250.4.0-24', '{not json');
     const w = watch(m);
-    await w.until((e) => e.length >= 2);
-    expect(w.events[0]).toEqual({ type: 'snapshot', leases: [peer] });
-    expect(w.events[1]).toMatchObject({ type: 'invalid', key: '/twill.io/network/subnets/10.250.4.0-24' });
+    await w.until((e) => e.length >= 1);
+    expect(w.events[0]).toEqual({ type: 'snapshot', leases: [peer], invalid: [{ key: '/twill.io/network/subnets/10.250.4.0-24', reason: expect.stringContaining('JSON') }] });
+    expect(peer.created, 'a create counter, as etcd\'s create revision').toBe(1);
     const mine = await m.acquireLease(attrs('192.0.2.1'), { signal: sig() });
     await w.until((e) => e.some((x) => x.type === 'added' && x.lease.key === mine.key));
     // a valid lease overwritten with garbage → removed + invalid
     m.putRaw('10.250.2.0-24', '[]');
     await w.until((e) => e.some((x) => x.type === 'removed' && x.lease.key === peer.key));
     expect(w.events.at(-1)).toMatchObject({ type: 'invalid', key: peer.key, reason: expect.stringContaining('JSON object') });
+    // the undecodable key deleted → 'deleted' (its verdict is forgotten)
+    m.removeLease('/twill.io/network/subnets/10.250.4.0-24');
+    await w.until((e) => e.some((x) => x.type === 'deleted'));
+    expect(w.events.at(-1)).toEqual({ type: 'deleted', key: '/twill.io/network/subnets/10.250.4.0-24' });
     // expiry
     clock.advance(10_001);
     const gone = m.expireDue();
     expect(gone.map((l: Lease) => l.key)).toEqual([mine.key]);
     await w.until((e) => e.some((x) => x.type === 'removed' && x.lease.key === mine.key));
-    // relist → a fresh snapshot (nothing valid left)
+    // relist → a fresh snapshot (nothing left: the garbage expired with its lease too)
     m.relist();
     await w.until((e) => e.filter((x) => x.type === 'snapshot').length === 2);
-    expect(w.events.filter((x) => x.type === 'snapshot').at(-1)).toEqual({ type: 'snapshot', leases: [] });
+    expect(w.events.filter((x) => x.type === 'snapshot').at(-1)).toEqual({ type: 'snapshot', leases: [], invalid: [] });
     await w.stop();
     expect(m.watcherCount).toBe(0);
   });
