@@ -14,6 +14,7 @@ import { Backoff, deadline, retry, systemClock, type Clock } from '../lib/retry.
 import { errorMessage, invalid, isTwillError } from '../lib/errors.js';
 import { makePrefix, parsePrefix, formatPrefix, type Prefix } from '../lib/ip/prefix.js';
 import { parseIp } from '../lib/ip/addr.js';
+import { canonicalMac } from '../lib/ip/mac.js';
 import type { AgentOptions } from './options.js';
 import type { AgentStatus, PeerStatus, ReconcileStatus } from './state.js';
 import { VERSION } from './constants.js';
@@ -168,10 +169,12 @@ export class Daemon {
       name: deviceName(b.vni), vni: b.vni, port: b.port, local: this.ext.ip, link: this.ext.index,
       mtu: b.mtu ?? this.ext.mtu - VXLAN_OVERHEAD_V4, mac, gbp: b.gbp,
     };
-    this.peers = new PeerTable({ network: this.network, subnetLen: this.cfg.subnetLen, vni: b.vni }, (key, reason, message) => {
+    this.peers = new PeerTable({
+      network: this.network, subnetLen: this.cfg.subnetLen, vni: b.vni, ownMac: canonicalMac(mac), ownPublicIP: this.ext.publicIP,
+    }, (key, reason, message) => {
       this.metrics.invalidLease(reason);
       this.log.warn({ key, reason }, `ignoring peer lease: ${message}`);
-    });
+    }, (key, previous) => this.log.info({ key, previous }, 'peer lease accepted now (its earlier problem is gone)'));
     this.keeper = new LeaseKeeper({
       sm: this.sm, clock: this.clock, logger: this.log, renewMarginMs: this.o.subnetLeaseRenewMargin * 60_000,
       attrs: { publicIP: this.ext.publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: b.vni, VtepMAC: mac } },
@@ -272,7 +275,7 @@ export class Daemon {
       case 'snapshot': {
         const own = ev.leases.find((l) => l.key === mine?.key);
         // A snapshot is always followed by a full pass: no dirty keys to collect.
-        this.peers.replaceAll(ev.leases.filter((l) => l.key !== mine?.key), false);
+        this.peers.replaceAll(ev.leases.filter((l) => l.key !== mine?.key), false, ev.invalid);
         this.reconciler.request('all', 'start');
         this.reconciler.request([], 'lease', at);
         if (mine && !own && mine.expiration !== null) await this.reacquire(signal);
@@ -289,6 +292,9 @@ export class Daemon {
         break;
       case 'invalid':
         this.reconciler.request(this.peers.markUndecodable(ev.key, ev.reason), 'lease', at);
+        break;
+      case 'deleted':
+        this.reconciler.request(this.peers.remove(ev.key), 'lease', at);
         break;
     }
   }

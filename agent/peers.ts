@@ -1,10 +1,16 @@
 // PeerTable: every lease we know, its verdict, and the kernel entries the valid ones need.
 //
 // Validation happens before anything is programmed (a bad lease must never reach the kernel):
-// subnet inside the network and of the configured length, not ours, not shared with another
-// peer, a unicast public IP, a unicast VTEP MAC, the vxlan backend with our VNI. Because valid
+// subnet inside the network and of the configured length, not ours, a unicast public IP that is
+// not ours, a unicast VTEP MAC that is not ours, the vxlan backend with our VNI. Because valid
 // subnets are aligned and all of one length, two of them overlap exactly when they are equal, so
 // overlap detection is a map lookup and the table can be updated one lease at a time.
+//
+// Conflicts (two peers claiming one subnet or one VTEP MAC) are decided by age, the same way on
+// every node: the lease created first (Lease.created — etcd's create revision, a Node's
+// creationTimestamp — then the key) keeps it, so a newcomer can never take an incumbent off the
+// network; the loser is ignored until the winner goes, then takes over. Every verdict is kept
+// per store key: a key that is deleted or corrected leaves the books at once.
 import { unicastHostProblem } from '../lib/ip/host.js';
 import { canonicalMac, macProblem } from '../lib/ip/mac.js';
 import { contains, formatPrefix, tryParsePrefix, type Prefix } from '../lib/ip/prefix.js';
@@ -16,12 +22,15 @@ import type { DesiredState, Entry } from './reconcile/state.js';
 
 export type InvalidReason =
   | 'decode' | 'backend' | 'vni' | 'subnet' | 'outside-network' | 'subnet-length'
-  | 'overlaps-local' | 'overlaps-peer' | 'public-ip' | 'vtep-mac' | 'duplicate-mac';
+  | 'overlaps-local' | 'overlaps-peer' | 'public-ip' | 'vtep-mac' | 'duplicate-mac' | 'own-public-ip' | 'own-vtep-mac';
 
 export interface PeerContext {
   network: Prefix;
   subnetLen: number;
   vni: number;
+  /** This node's VTEP MAC (canonical) and public IP: a peer claiming either is never programmed. */
+  ownMac?: string | undefined;
+  ownPublicIP?: string | undefined;
 }
 
 interface PeerRecord {
@@ -45,11 +54,13 @@ export function checkLease(lease: Lease, ctx: PeerContext): { spec: PeerSpec } |
   const hostProblem = typeof a.publicIP === 'string' ? unicastHostProblem(a.publicIP) : undefined;
   const ipProblem = typeof a.publicIP !== 'string' ? 'is missing' : hostProblem && `is ${hostProblem}`;
   if (ipProblem) return { reason: 'public-ip', message: `PublicIP ${JSON.stringify(a.publicIP)} ${ipProblem}` };
+  if (a.publicIP === ctx.ownPublicIP) return { reason: 'own-public-ip', message: `PublicIP ${a.publicIP} is this node's own public IP` };
   const mac = typeof data.VtepMAC === 'string' ? unicastMac(data.VtepMAC) : undefined;
   if (!mac) {
     const macP = typeof data.VtepMAC === 'string' ? macProblem(data.VtepMAC) ?? 'is not a unicast MAC' : 'is missing';
     return { reason: 'vtep-mac', message: `VtepMAC ${JSON.stringify(data.VtepMAC)} ${macP}` };
   }
+  if (mac === ctx.ownMac) return { reason: 'own-vtep-mac', message: `VtepMAC ${mac} is this node's own VTEP MAC` };
   return { spec: { key: lease.key, subnet, publicIP: a.publicIP, vtepMAC: mac, subnetText: formatPrefix(subnet) } };
 }
 
@@ -85,10 +96,15 @@ export class PeerTable {
 
   private readonly ctxValue: PeerContext;
   private readonly onInvalid: ((key: string, reason: InvalidReason, message: string) => void) | undefined;
+  private readonly onAccepted: ((key: string, previous: InvalidReason) => void) | undefined;
 
-  constructor(ctx: PeerContext, onInvalid?: (key: string, reason: InvalidReason, message: string) => void) {
+  /** `onInvalid`: a key got a new problem (logged once per distinct problem); `onAccepted`: a
+   *  key that had one is now valid (e.g. a conflict's loser taking over when the winner left). */
+  constructor(ctx: PeerContext, onInvalid?: (key: string, reason: InvalidReason, message: string) => void,
+    onAccepted?: (key: string, previous: InvalidReason) => void) {
     this.ctxValue = ctx;
     this.onInvalid = onInvalid;
+    this.onAccepted = onAccepted;
     this.view = this.makeView();
   }
 
@@ -134,7 +150,10 @@ export class PeerTable {
       }
       default: return undefined;
     }
-    return typeof holder === 'string' ? this.peers.get(holder) : undefined;
+    if (typeof holder === 'string') return this.peers.get(holder);
+    // Shared: only the conflict's winner has a source (reevaluate).
+    for (const k of holders(holder)) { const r = this.peers.get(k); if (r?.source) return r; }
+    return undefined;
   }
 
   /** Our own lease: never a peer; its subnet is off limits to peers. Returns dirty entry keys. */
@@ -162,7 +181,10 @@ export class PeerTable {
     const touched: string[] = [];
     if (old?.spec) touched.push(textOf(old.spec), old.spec.vtepMAC);
     this.unindex(lease.key, old);
-    const rec: PeerRecord = old?.source ? { lease, source: old.source } : { lease };
+    // The old verdict stays until re-checked, so an unchanged problem is not reported twice.
+    const rec: PeerRecord = { lease };
+    if (old?.source) rec.source = old.source;
+    if (old?.invalid) rec.invalid = old.invalid;
     this.peers.set(lease.key, rec);
     if (lease.key !== this.localKey) {
       const c = checkLease(lease, this.ctxValue);
@@ -205,25 +227,35 @@ export class PeerTable {
    * caller that is about to reconcile everything anyway (at 20k peers collecting the 80k keys
    * meant building every peer's entries once just to name them: ≈60 ms and their garbage).
    */
-  replaceAll(leases: readonly Lease[], dirtyKeys = true): Set<string> {
+  replaceAll(leases: readonly Lease[], dirtyKeys = true, undecodable: readonly { key: string; reason: string }[] = []): Set<string> {
     const out = new Set<string>();
     const dirty = dirtyKeys ? out : undefined;
     const keep = new Set(leases.map((l) => l.key));
+    for (const u of undecodable) keep.add(u.key);
     for (const key of [...this.peers.keys()]) if (!keep.has(key)) this.removeInto(key, dirty);
     for (const l of leases) {
       const prev = this.peers.get(l.key);
-      if (prev?.lease && sameLeaseData(prev.lease, l)) { prev.lease = l; continue; }
+      if (prev?.lease && sameLeaseData(prev.lease, l) && prev.lease.created === l.created) { prev.lease = l; continue; }
       this.upsertInto(l, dirty);
     }
+    for (const u of undecodable) this.undecodableInto(u.key, u.reason, dirty);
     return out;
   }
 
-  /** Marks an undecodable stored entry (counted and shown, never programmed). */
+  /** Marks an undecodable stored entry (counted and shown, never programmed; logged once per
+   *  distinct problem of the key). */
   markUndecodable(key: string, message: string): Set<string> {
-    const dirty = this.remove(key);
+    const dirty = new Set<string>();
+    this.undecodableInto(key, message, dirty);
+    return dirty;
+  }
+
+  private undecodableInto(key: string, message: string, dirty: Set<string> | undefined): void {
+    const old = this.peers.get(key);
+    if (old && !old.lease && old.invalid?.message === message) return;
+    this.removeInto(key, dirty);
     this.peers.set(key, { invalid: { reason: 'decode', message } });
     this.onInvalid?.(key, 'decode', message);
-    return dirty;
   }
 
   views(): PeerView[] {
@@ -269,21 +301,41 @@ export class PeerTable {
       const s = textOf(rec.spec);
       const bySubnet = this.bySubnet.get(s);
       const byMac = this.byMac.get(rec.spec.vtepMAC);
+      const subnetWinner = this.winner(bySubnet);
+      const macWinner = this.winner(byMac);
       if (this.localSubnetText === s) {
         rec.invalid = { reason: 'overlaps-local', message: `subnet ${s} is our own subnet` };
-      } else if (typeof bySubnet === 'object' && bySubnet.size > 1) {
-        const others = [...bySubnet].filter((k) => k !== key).join(', ');
-        rec.invalid = { reason: 'overlaps-peer', message: `subnet ${s} is also claimed by ${others}` };
-      } else if (typeof byMac === 'object' && byMac.size > 1) {
-        const others = [...byMac].filter((k) => k !== key).join(', ');
-        rec.invalid = { reason: 'duplicate-mac', message: `VtepMAC ${rec.spec.vtepMAC} is also used by ${others}` };
+      } else if (subnetWinner !== undefined && subnetWinner !== key) {
+        rec.invalid = { reason: 'overlaps-peer', message: `subnet ${s} is held by ${subnetWinner}, ${this.firstNote(subnetWinner, key)}` };
+      } else if (macWinner !== undefined && macWinner !== key) {
+        rec.invalid = { reason: 'duplicate-mac', message: `VtepMAC ${rec.spec.vtepMAC} is held by ${macWinner}, ${this.firstNote(macWinner, key)}` };
       } else {
         rec.invalid = undefined;
       }
     }
     if (rec.invalid && rec.invalid.reason !== before) this.onInvalid?.(key, rec.invalid.reason, rec.invalid.message);
+    if (!rec.invalid && before !== undefined) this.onAccepted?.(key, before);
     if (!rec.invalid && rec.source && rec.source.spec === rec.spec && rec.source.dev === this.dev) return;
     this.setSource(rec, !rec.invalid && rec.spec && this.dev ? new PeerSource(rec.spec, this.dev) : undefined, dirty);
+  }
+
+  /** The key among `h` whose lease came first (Lease.created, then the key): it keeps the claim. */
+  private winner(h: string | Set<string> | undefined): string | undefined {
+    if (h === undefined || typeof h === 'string') return h;
+    let best: string | undefined;
+    for (const k of h) if (best === undefined || this.before(k, best)) best = k;
+    return best;
+  }
+
+  private before(a: string, b: string): boolean {
+    const ca = this.peers.get(a)?.lease?.created ?? Infinity, cb = this.peers.get(b)?.lease?.created ?? Infinity;
+    return ca !== cb ? ca < cb : a < b;
+  }
+
+  /** Why `winner` keeps the claim, both keys named: "which was there first (created 5, this one 9); ignored while it holds it". */
+  private firstNote(winner: string, loser: string): string {
+    const c = (k: string) => this.peers.get(k)?.lease?.created ?? 'unknown';
+    return `which was there first (created ${c(winner)}, ${loser} ${c(loser)}); ignored while it holds it`;
   }
 
   /** Replaces a peer's source; every key it had or now has is dirty (when collected). */

@@ -6,8 +6,8 @@ import { parsePrefix } from '../../../lib/ip/prefix.js';
 
 const ctx = { network: parsePrefix('10.244.0.0/16'), subnetLen: 24, vni: 1 };
 const dev: DeviceInfo = { index: 5, name: 'twill.1', mtu: 1450, vni: 1, nexthops: true };
-const lease = (subnet: string, over: Partial<Lease['attrs']> = {}, key = subnet.replace('/', '-')): Lease => ({
-  key, subnet, expiration: null,
+const lease = (subnet: string, over: Partial<Lease['attrs']> = {}, key = subnet.replace('/', '-'), created?: number): Lease => ({
+  key, subnet, expiration: null, ...(created === undefined ? {} : { created }),
   attrs: { publicIP: '192.0.2.7', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:55' }, ...over },
 });
 
@@ -54,15 +54,18 @@ describe('PeerTable', () => {
     expect(t.counts()).toEqual({ valid: 2, invalid: 0 });
   });
 
-  it('marks both peers claiming one subnet invalid, and revalidates the survivor when one leaves', () => {
+  it('gives a contested subnet to the lease created first; the other takes over when it leaves', () => {
     const { t, invalid } = table();
-    t.upsert(lease('10.244.1.0/24', {}, 'a'));
-    t.upsert(lease('10.244.1.0/24', { publicIP: '192.0.2.8', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }, 'b'));
-    expect(t.counts()).toEqual({ valid: 0, invalid: 2 });
-    expect(invalid).toEqual(['b:overlaps-peer', 'a:overlaps-peer']);
-    const dirty = t.remove('b');
+    t.upsert(lease('10.244.1.0/24', {}, 'a', 5));
+    t.upsert(lease('10.244.1.0/24', { publicIP: '192.0.2.8', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:66' } }, 'b', 9));
+    expect(t.counts()).toEqual({ valid: 1, invalid: 1 });
+    expect(invalid).toEqual(['b:overlaps-peer']);
+    expect(t.views().find((v) => v.key === 'b')?.invalid?.message).toBe('subnet 10.244.1.0/24 is held by a, which was there first (created 5, b 9); ignored while it holds it');
+    expect(t.desired().get('fdb|5|02:11:22:33:44:55'), "the incumbent's FDB entry").toBeDefined();
+    const dirty = t.remove('a');
     expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
-    expect(dirty.size).toBe(4);
+    expect(dirty.size).toBe(5);     // a's four entries out, b's four in; route, ARP and nexthop keys are the same
+    expect(t.desired().get('fdb|5|02:11:22:33:44:66'), "b's FDB entry after the takeover").toBeDefined();
     expect(t.desired().size).toBe(5);
   });
 
@@ -78,13 +81,58 @@ describe('PeerTable', () => {
     expect(t.counts()).toEqual({ valid: 0, invalid: 2 });
   });
 
-  it('marks peers sharing a VTEP MAC invalid (their FDB entries would collide)', () => {
-    const { t, invalid } = table();
-    t.upsert(lease('10.244.1.0/24', {}, 'a'));
-    t.upsert(lease('10.244.2.0/24', {}, 'b'));
-    expect(invalid).toEqual(['b:duplicate-mac', 'a:duplicate-mac']);
-    t.remove('a');
-    expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
+  it('gives a contested VTEP MAC to the incumbent, whichever order the leases arrive in, and reports the newcomer once', () => {
+    const incumbent = lease('10.244.1.0/24', {}, 'a', 3);
+    const newcomer = lease('10.244.2.0/24', { publicIP: '192.0.2.66' }, 'b', 8);
+    for (const order of [[incumbent, newcomer], [newcomer, incumbent]]) {
+      const { t, invalid } = table();
+      const before = order[0] === incumbent ? (t.upsert(incumbent), new Map([...t.desired().values()].map((e) => [e.key, e]))) : undefined;
+      const dirty = order[0] === incumbent ? t.upsert(newcomer) : (t.upsert(newcomer), t.upsert(incumbent));
+      expect(t.views().map((v) => `${v.key}:${v.valid ? 'valid' : v.invalid?.reason}`).sort()).toEqual(['a:valid', 'b:duplicate-mac']);
+      expect(invalid).toEqual(['b:duplicate-mac']);
+      if (before) {
+        // The incumbent's entries are not touched: nothing of it is dirty, every entry unchanged.
+        expect([...dirty].filter((k) => before.has(k))).toEqual([]);
+        for (const [k, e] of before) expect(t.desired().get(k), k).toEqual(e);
+      }
+      expect(t.desired().get('fdb|5|02:11:22:33:44:55')?.object).toMatchObject({ ip: '192.0.2.7' });
+      t.upsert(newcomer);                                    // the same conflict again: said already
+      expect(invalid).toHaveLength(1);
+      t.remove('a');                                         // the winner leaves: the loser takes over
+      expect(t.counts()).toEqual({ valid: 1, invalid: 0 });
+      expect(t.desired().get('fdb|5|02:11:22:33:44:55')?.object).toMatchObject({ ip: '192.0.2.66' });
+    }
+  });
+
+  it('breaks a tie of creation by key, and treats an unknown creation as the newest', () => {
+    const { t } = table();
+    t.upsert(lease('10.244.1.0/24', {}, 'z', 4));
+    t.upsert(lease('10.244.2.0/24', { publicIP: '192.0.2.66' }, 'y', 4));
+    t.upsert(lease('10.244.3.0/24', { publicIP: '192.0.2.67' }, 'x'));
+    expect(t.views().filter((v) => v.valid).map((v) => v.key)).toEqual(['y']);
+  });
+
+  it('the winner is the same after a relist in any order (as after a restart)', () => {
+    const leases = [lease('10.244.1.0/24', {}, 'a', 7), lease('10.244.2.0/24', { publicIP: '192.0.2.66' }, 'b', 2), lease('10.244.2.0/24', { publicIP: '192.0.2.68', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:99' } }, 'c', 1)];
+    for (const relist of [leases, [...leases].reverse(), [leases[1]!, leases[0]!, leases[2]!]]) {
+      const { t } = table();
+      t.replaceAll(relist, false);
+      // c holds 10.244.2.0/24 (created 1), so b loses it; a and b share a MAC: b is older, but
+      // each contest is decided on its own, so a loses the MAC to b.
+      expect(t.views().map((v) => `${v.key}:${v.valid ? 'valid' : v.invalid?.reason}`).sort()).toEqual(['a:duplicate-mac', 'b:overlaps-peer', 'c:valid']);
+    }
+  });
+
+  it("never programs a peer claiming this node's own VTEP MAC or public IP", () => {
+    const invalid: string[] = [];
+    const t = new PeerTable({ ...ctx, ownMac: '02:00:00:00:00:01', ownPublicIP: '192.0.2.1' }, (k, r) => invalid.push(`${k}:${r}`));
+    t.setDevice(dev);
+    t.setLocal('10.244.9.0-24', parsePrefix('10.244.9.0/24'));
+    t.upsert(lease('10.244.1.0/24', { backendData: { VNI: 1, VtepMAC: '02:00:00:00:00:01' } }, 'mac', 1));
+    t.upsert(lease('10.244.2.0/24', { publicIP: '192.0.2.1', backendData: { VNI: 1, VtepMAC: '02:00:00:00:00:02' } }, 'ip', 1));
+    expect(invalid).toEqual(['mac:own-vtep-mac', 'ip:own-public-ip']);
+    expect(t.views().map((v) => v.invalid?.message)).toEqual(["VtepMAC 02:00:00:00:00:01 is this node's own VTEP MAC", "PublicIP 192.0.2.1 is this node's own public IP"]);
+    expect(t.desired().size).toBe(1);          // our own /32 only
   });
 
   it('never programs a peer that claims our subnet', () => {
@@ -139,6 +187,33 @@ describe('PeerTable', () => {
     t.markUndecodable('10.244.3.0-24', 'bad JSON');
     expect(t.views()).toMatchObject([{ key: '10.244.3.0-24', valid: false, invalid: { reason: 'decode' } }]);
   });
+
+  it('keys every verdict by store key: a deleted or corrected key leaves the count at once, and a new problem is reported again', () => {
+    const { t, invalid } = table();
+    t.upsert(lease('10.244.1.0/24', {}, 'a', 1));
+    const base = t.counts();
+    t.markUndecodable('/p/subnets/10.244.3.0-24', 'value is not JSON');
+    t.markUndecodable('/p/subnets/garbage', 'key is not a subnet key');
+    t.upsert(lease('10.244.4.0/24', { publicIP: '127.0.0.1' }, 'lo', 2));
+    t.upsert(lease('10.244.5.0/24', { publicIP: '192.0.2.70' }, 'dup', 3));
+    expect(t.counts()).toEqual({ valid: 1, invalid: 4 });
+    t.markUndecodable('/p/subnets/10.244.3.0-24', 'value is not JSON');    // the same again (a relist): said already
+    t.replaceAll([lease('10.244.1.0/24', {}, 'a', 1), lease('10.244.4.0/24', { publicIP: '127.0.0.1' }, 'lo', 2), lease('10.244.5.0/24', { publicIP: '192.0.2.70' }, 'dup', 3)],
+      true, [{ key: '/p/subnets/10.244.3.0-24', reason: 'value is not JSON' }, { key: '/p/subnets/garbage', reason: 'key is not a subnet key' }]);
+    expect(invalid).toEqual(['/p/subnets/10.244.3.0-24:decode', '/p/subnets/garbage:decode', 'lo:public-ip', 'dup:duplicate-mac']);
+    t.remove('/p/subnets/10.244.3.0-24');
+    t.remove('/p/subnets/garbage');
+    t.upsert(lease('10.244.4.0/24', { publicIP: '192.0.2.71', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:71' } }, 'lo', 2));   // corrected
+    t.remove('dup');
+    expect(t.counts()).toEqual({ valid: base.valid + 1, invalid: base.invalid });   // + the corrected one
+    expect(t.views().filter((v) => !v.valid)).toEqual([]);
+    t.markUndecodable('/p/subnets/10.244.3.0-24', 'value is not JSON');    // back again: a new problem of the key, said again
+    expect(invalid.at(-1)).toBe('/p/subnets/10.244.3.0-24:decode');
+    expect(invalid).toHaveLength(5);
+    // A relist without the undecodable key forgets it too.
+    t.replaceAll([lease('10.244.1.0/24', {}, 'a', 1)]);
+    expect(t.counts()).toEqual(base);
+  });
 });
 
 describe('PeerTable desired view', () => {
@@ -165,11 +240,13 @@ describe('PeerTable desired view', () => {
     }
   });
 
-  it('forgets a removed peer and gives overlapping peers no entries', () => {
+  it('forgets a removed peer and keeps the incumbent of an overlap (and only it) programmed', () => {
     const t = build();
+    const before = t.desired().get('route|254|10.244.1.0/24');
     t.upsert(lease('10.244.1.0/24', { publicIP: '192.0.2.9', backendData: { VNI: 1, VtepMAC: '02:11:22:33:44:77' } }, 'dup'));
-    expect(t.desired().get('route|254|10.244.1.0/24')).toBeUndefined();
-    expect(t.desired().size).toBe(5);
+    expect(t.desired().get('route|254|10.244.1.0/24')).toEqual(before);
+    expect(t.desired().get('fdb|5|02:11:22:33:44:77')).toBeUndefined();
+    expect(t.desired().size).toBe(9);
     t.remove('dup');
     expect(t.desired().get('route|254|10.244.1.0/24')?.object).toMatchObject({ dst: '10.244.1.0/24' });
     t.remove('10.244.2.0-24');
