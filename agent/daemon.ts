@@ -102,6 +102,7 @@ export class Daemon {
       lease: { state: 'pending' }, peers: [], repairs: {},
     };
     this.metrics.setPeerSource(() => this.peerCounts());
+    this.refreshReady();
   }
 
   /** Runs until the signal aborts (resolves) or something fatal happens (rejects). */
@@ -154,13 +155,20 @@ export class Daemon {
       clock: this.clock, signal, backoff: new Backoff({ initialMs: 500, maxMs: 15_000 }),
       onError: (err, attempt, delay) => {
         if (isTwillError(err, 'ABORTED')) return false;
-        this.problem('config', `network config: ${errorMessage(err)}`);
+        if (isTwillError(err, 'CONFIG_INVALID') || isTwillError(err, 'CONFIG_MISSING')) {
+          // The store answered: the config is the one thing wrong.
+          this.storeAnswered();
+          this.problem('config', `network config: ${errorMessage(err)}`);
+        } else {
+          this.problem('config', undefined);
+          this.storeFailed(err);
+        }
         this.log.error({ attempt, retryInMs: delay }, `network config: ${errorMessage(err)}`);
       },
     });
     this.problem('config', undefined);
     this.cond('config', true);
-    this.cond('store', true);
+    this.storeAnswered();
     if (this.cfg.enableIPv6) this.log.warn({ ipv6Network: this.cfg.ipv6Network }, 'EnableIPv6 is set, but this version of twill programs the IPv4 overlay only; IPv6 is ignored');
     this.network = parsePrefix(this.cfg.network!);
     const b = this.cfg.backend;
@@ -366,13 +374,11 @@ export class Daemon {
         const change = cfg && describeConfChange(this.cfg, cfg);
         if (change) this.noteConfigChange(`changed: ${change}`);
         if (!this.status.conditions.store) this.log.info('lease store reachable again');
-        this.cond('store', true);
-        this.problem('store', undefined);
+        this.storeAnswered();
       } catch (err) {
         if (signal.aborted) return;
         if (this.status.conditions.store) this.log.warn({ err: errorMessage(err) }, 'lease store unreachable; datapath unchanged');
-        this.cond('store', false);
-        this.problem('store', `lease store unreachable: ${errorMessage(err)}`);
+        this.storeFailed(err);
       } finally {
         probe.done();
       }
@@ -453,15 +459,35 @@ export class Daemon {
     this.refreshReady();
   }
 
+  private storeAnswered(): void {
+    this.problem('store', undefined);
+    this.cond('store', true);
+  }
+
+  private storeFailed(err: unknown): void {
+    this.problem('store', `lease store unreachable: ${errorMessage(err)}`);
+    this.cond('store', false);
+  }
+
+  /**
+   * Not-ready reasons: one per condition that failed, in start-up order, each the error that was
+   * seen for it (problems), and nothing else: a condition still waiting behind a failed one is
+   * not a second reason. Only while nothing has failed are the pending steps listed, by name.
+   */
   private refreshReady(): void {
     const c = this.status.conditions;
-    const reasons = [...this.problems.values()];
-    const unexplained: [boolean, string, string][] = [
-      [c.config, 'config', 'network config not loaded yet'], [c.store, 'store', 'lease store unreachable'],
-      [c.lease, 'lease', 'no subnet lease yet'], [c.subnetFile, '', 'subnet file not written yet'],
-      [c.firstReconcile, '', 'first full reconcile not done yet'], [c.trafficRules, 'traffic', 'traffic rules not installed yet'],
+    const steps: [ok: boolean, problemKey: string, pending: string][] = [
+      [this.ext !== undefined, 'interface', 'underlay interface not selected yet'],
+      [c.store, 'store', 'lease store not contacted yet'],
+      [c.config, 'config', 'network config not loaded yet'],
+      [c.lease, 'lease', 'no subnet lease yet'],
+      [c.subnetFile, 'subnetFile', 'subnet file not written yet'],
+      [c.firstReconcile, 'reconcile', 'first full reconcile not done yet'],
+      [c.trafficRules, 'traffic', 'traffic rules not installed yet'],
     ];
-    for (const [ok, key, label] of unexplained) if (!ok && !this.problems.has(key)) reasons.push(label);
+    const order = new Map(steps.map(([, key], i) => [key, i]));
+    const failed = [...this.problems].sort(([a], [b]) => (order.get(a) ?? steps.length) - (order.get(b) ?? steps.length)).map(([, r]) => r);
+    const reasons = failed.length > 0 ? failed : steps.filter(([ok]) => !ok).map(([, , pending]) => pending);
     this.status.notReadyReasons = reasons;
     this.status.ready = reasons.length === 0;
     this.metrics.setReady(this.status.ready);

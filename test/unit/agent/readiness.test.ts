@@ -1,0 +1,60 @@
+// Readiness reasons (issue 14), on the memory kernel + memory store: one reason per condition that
+// failed, the error seen for it, and nothing inferred: an invalid config is not also "lease store
+// unreachable", a store that is down is not also "network config not loaded".
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
+import { TwillError } from '../../../lib/errors.js';
+import { NETCONF, start, stopRigs } from './daemon-fixture.js';
+
+afterEach(stopRigs);
+
+const WAIT = { timeout: 10_000, interval: 10 };
+
+describe('Readiness names exactly the conditions that failed', () => {
+  it('an invalid config: only the config (the store answered)', async () => {
+    const sm = new MemorySubnetManager({ config: '{"Network": 42}' });
+    const { d } = await start({ sm, waitReady: false });
+    await vi.waitFor(() => expect(d.status.notReadyReasons.length).toBeGreaterThan(0), WAIT);
+    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([expect.stringMatching(/^network config: .*Network.*42/)]), WAIT);
+    expect(d.status.conditions.store).toBe(true);
+  });
+
+  it('a missing config: only the config', async () => {
+    const { d } = await start({ sm: new MemorySubnetManager({}), waitReady: false });
+    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([expect.stringMatching(/^network config: no network config/)]), WAIT);
+  });
+
+  it('the store unreachable at start: only the store, until it answers', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.failNext('getNetworkConfig', new TwillError('ETCD', 'etcd http://10.0.0.1:2379: connect ECONNREFUSED'));
+    const { d } = await start({ sm, waitReady: false });
+    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['lease store unreachable: etcd http://10.0.0.1:2379: connect ECONNREFUSED']), WAIT);
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
+  });
+
+  it('no lease: only the lease', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    sm.failNext('acquireLease', new TwillError('SUBNETS_EXHAUSTED', 'out of subnets: all 256 subnets in the range are taken'));
+    const { d } = await start({ sm, waitReady: false });
+    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['out of subnets: all 256 subnets in the range are taken']), WAIT);
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
+  });
+
+  it('the store stops answering while running: only the store', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    const { d } = await start({ sm });
+    for (let i = 0; i < 3; i++) sm.failNext('getNetworkConfig', new TwillError('ETCD', 'etcd: deadline exceeded'));
+    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['lease store unreachable: etcd: deadline exceeded']), { timeout: 15_000, interval: 20 });
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), { timeout: 30_000, interval: 20 });
+  }, 60_000);
+
+  it('while nothing has failed yet, the pending steps are named, none as a failure', async () => {
+    const sm = new MemorySubnetManager({ config: NETCONF });
+    const { d } = await start({ sm, waitReady: false });
+    // Captured at once: start-up has not got past its first awaits.
+    expect(d.status.notReadyReasons.length).toBeGreaterThan(0);
+    expect(d.status.notReadyReasons.every((r) => /not (selected|contacted|loaded|written|done|installed) yet|^no subnet lease yet$/.test(r)), d.status.notReadyReasons.join('; ')).toBe(true);
+    expect(d.status.notReadyReasons.join('; ')).not.toMatch(/unreachable/);
+    await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
+  });
+});
