@@ -1,30 +1,24 @@
 // Agent benchmarks (issue 2): convergence at 1k/5k/20k peers against the iproute2 baseline,
 // lease→kernel event latency with 20k peers present, and agent RSS / idle CPU at 20k peers.
 //
-// The driver re-executes itself inside a private netns (`--inside`) so that etcd, the agent and
-// the measuring code share one loopback and the kernel state is isolated. Synthetic peers do not
-// exist: their FDB entries point at addresses nothing ever sends to, and the netns's only
-// uplink is a veth into a dead-end netns, so no packet can leave the sandbox.
+// It runs in a private netns with synthetic peers (bench/lib/agent-rig.ts says how and why).
 //
 // Each size starts the agent `--starts` times (fresh etcd and kernel each time) and reports the
 // median with the range: one start varies by ±30 % on these machines.
 //
 // Usage: node dist/bench/agent.js [--peers 1000,5000,20000] [--starts 3] [--events 200] [--idle-seconds 30]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { openHandle } from '../lib/netlink/handle.js';
-import { RTPROT_TWILL, type NetlinkHandle } from '../lib/netlink/types.js';
-import { encodeLeaseAttrs } from '../lib/lease/codec.js';
+import type { NetlinkHandle } from '../lib/netlink/types.js';
 import { startEtcd } from '../test/util/etcd.js';
-import { programWithIproute2, type BaselinePeer } from './lib/iproute2-baseline.js';
+import { programWithIproute2 } from './lib/iproute2-baseline.js';
 import { table, quantile, fmtMs } from './lib/report.js';
+import { cpuTicks, grant, kernelEntries, keyOf, peerOf, rssMiB, runInSandbox, seedPeers, spawnAgent, valueOf, waitReady } from './lib/agent-rig.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const TWILLD = join(ROOT, 'bin/twilld.js');
-const PREFIX = '/twill.io/network';
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
 const PEERS = flag('peers', '1000,5000,20000').split(',').map(Number);
@@ -33,29 +27,6 @@ const EVENTS = Number(flag('events', '200'));
 const IDLE_S = Number(flag('idle-seconds', '30'));
 /** Quiet time before the idle sample: the agent compacts its heap 5–10 s after the last event (agent/heap.ts); that one-off clean-up belongs to the burst, not to idling. */
 const SETTLE_S = Number(flag('settle-seconds', '20'));
-/** Extra node flags for the agent only, e.g. TWILL_BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (Node 20 refuses --cpu-prof in NODE_OPTIONS). */
-const AGENT_NODE_ARGS = (process.env.TWILL_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-/** The node flags bin/twilld.js's shebang passes (`#!/usr/bin/env -S node <flags>`). */
-const SHEBANG_FLAGS = readFileSync(TWILLD, 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
-
-
-async function outer(): Promise<void> {
-  if (process.getuid?.() !== 0) { console.log('bench/agent: needs root (network namespaces); skipped'); return; }
-  const ns = `twb${process.pid.toString(36)}`;
-  const dead = `${ns}-x`;
-  const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'inherit' });
-  try {
-    ip('netns', 'add', ns); ip('netns', 'add', dead);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-    ip('-n', ns, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', 'sink', 'netns', dead);
-    ip('-n', ns, 'addr', 'add', '10.250.0.1/24', 'dev', 'uplink');
-    ip('-n', ns, 'link', 'set', 'uplink', 'up');
-    ip('-n', dead, 'link', 'set', 'sink', 'up');
-    execFileSync('ip', ['netns', 'exec', ns, process.execPath, process.argv[1]!, ...args, '--inside'], { stdio: 'inherit' });
-  } finally {
-    for (const n of [ns, dead]) try { execFileSync('ip', ['netns', 'del', n], { stdio: 'ignore' }); } catch { /* gone */ }
-  }
-}
 
 interface Run { peers: number; agentMs: number; reconcileMs: number; kernelMs: number; baselineMs: number }
 
@@ -109,47 +80,27 @@ async function inside(): Promise<void> {
 
 interface Ctx { agent: ChildProcess; etcd: Etcd3; used: Set<number>; port: number; spawnedAt: number }
 
-function peerOf(i: number): BaselinePeer {
-  // Subnet 10.(i>>8).(i&255).0/24 inside 10.0.0.0/8, skipping 10.0.0.0/24 (ours is picked by the agent).
-  const k = i + 1;
-  return { subnet: `10.${k >> 8}.${k & 255}.0/24`, publicIP: `172.${16 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`, vtepMAC: `02:42:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}:01` };
-}
-const keyOf = (p: BaselinePeer) => `${PREFIX}/subnets/${p.subnet.replace('/', '-')}`;
-const valueOf = (p: BaselinePeer) => encodeLeaseAttrs({ publicIP: p.publicIP, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: p.vtepMAC } });
-
 async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promise<LatencyResult>): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'twill-bench-'));
   const etcdProc = await startEtcd({ host: '127.0.0.1', dataDir: join(dir, 'etcd') });
   const etcd = new Etcd3({ hosts: etcdProc.endpoint });
   try {
-    await etcd.put(`${PREFIX}/config`).value(JSON.stringify({ Network: '10.0.0.0/8', SubnetLen: 24, SubnetMin: '10.255.0.0', SubnetMax: '10.255.255.0', Backend: { Type: 'vxlan', VNI: 1 } }));
     const peers = Array.from({ length: n }, (_, i) => peerOf(i));
-    // Each peer under its own etcd lease, as every agent holds one: what a real cluster's list
-    // looks like (n distinct lease ids, not one shared).
-    const ids: string[] = [];
-    for (let i = 0; i < n; i += 500) ids.push(...await Promise.all(peers.slice(i, i + 500).map(() => grant(etcd))));
-    for (let i = 0; i < n; i += 128) {
-      const ops = peers.slice(i, i + 128).map((p, j) => etcd.put(keyOf(p)).value(valueOf(p)).lease(ids[i + j]!));
-      await etcd.if(`${PREFIX}/config`, 'Version', '>', 0).then(...ops).commit();
-    }
+    await seedPeers(etcd, peers);
     const port = 18471;
     const t0 = performance.now();
-    // The agent runs as deployed: node with the flags of bin/twilld.js's shebang.
-    const agent = spawn(process.execPath, [...SHEBANG_FLAGS, ...AGENT_NODE_ARGS, TWILLD, '--etcd-endpoints', etcdProc.endpoint, '--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'),
-      '--healthz-ip', '127.0.0.1', '--healthz-port', String(port), '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let log = '';
-    agent.stdout!.on('data', (d: Buffer) => { log += d.toString(); });
-    await waitReady(port, agent, () => log);
+    const { agent, log } = spawnAgent({ endpoint: etcdProc.endpoint, dir, port });
+    await waitReady(port, agent, log);
     const agentMs = performance.now() - t0;
-    await waitLogged(() => log);   // pino writes asynchronously: the line may trail /readyz
-    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}`, `${new Date(Date.now() - agentMs).toISOString()} spawn\n${new Date().toISOString()} ready\n${log}`);
-    const { ms: reconcileMs, applyMs: kernelMs } = firstApply(log);
+    await waitLogged(log);   // pino writes asynchronously: the line may trail /readyz
+    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}`, `${new Date(Date.now() - agentMs).toISOString()} spawn\n${new Date().toISOString()} ready\n${log()}`);
+    const { ms: reconcileMs, applyMs: kernelMs } = firstApply(log());
     await verifyKernel(h, n);
     const ctx: Ctx = { agent, etcd, used: new Set(peers.map((_, i) => i)), port, spawnedAt: t0 };
     const l = more ? await more(ctx) : undefined;
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
-    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}.full`, log);
+    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${n}.full`, log());
     if (l) l.anchor = await iproute2OnePeer();   // the agent is gone: nobody repairs these away
     execFileSync('ip', ['link', 'del', 'twill.1']);
     const baselineMs = await programWithIproute2(undefined, peers);
@@ -161,9 +112,6 @@ async function convergence(h: NetlinkHandle, n: number, more?: (c: Ctx) => Promi
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-/** A fresh 2-hour etcd lease (no keepalive: the benchmark is shorter). */
-const grant = (etcd: Etcd3): Promise<string> => etcd.lease(7200, { autoKeepAlive: false }).grant();
 
 async function waitLogged(log: () => string): Promise<void> {
   for (let i = 0; i < 200 && Number.isNaN(firstApply(log()).ms); i++) await new Promise((r) => setTimeout(r, 10));
@@ -179,28 +127,10 @@ function firstApply(log: string): { ms: number; applyMs: number } {
   return { ms: NaN, applyMs: NaN };
 }
 
-async function waitReady(port: number, agent: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    if (agent.exitCode !== null) throw new Error(`agent exited (${agent.exitCode}):\n${log().slice(-3000)}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    // Every probe is work for the agent's event loop while it programs the kernel (at 5 ms it
-    // was ≈20 ms of the 20k-peer apply); 20 ms keeps start→ready within ±20 ms of the truth.
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`agent not ready after 120 s:\n${log().slice(-3000)}`);
-}
-
 async function verifyKernel(h: NetlinkHandle, n: number): Promise<void> {
-  const dev = (await h.listLinks()).find((l) => l.name === 'twill.1');
-  if (!dev) throw new Error('twill.1 missing');
-  const [routes, nhs, arps, fdbs] = await Promise.all([
-    h.listRoutes({ family: 4, protocol: RTPROT_TWILL }), h.listNexthops(),
-    h.listNeighs({ family: 4, ifindex: dev.index }), h.listNeighs({ family: 'bridge', ifindex: dev.index }),
-  ]);
-  const got = { routes: routes.filter((r) => r.protocol === RTPROT_TWILL).length, nexthops: nhs.filter((x) => x.protocol === RTPROT_TWILL).length, arp: arps.length, fdb: fdbs.filter((f) => f.ip).length };
-  for (const [k, v] of Object.entries(got)) if (v !== n) throw new Error(`kernel holds ${v} ${k}, want ${n}: ${JSON.stringify(got)}`);
+  const k = await kernelEntries(h);
+  const got = { routes: k.routes.length, nexthops: k.nexthops.length, arp: k.arp.length, fdb: k.fdb.length };
+  for (const [key, v] of Object.entries(got)) if (v !== n) throw new Error(`kernel holds ${v} ${key}, want ${n}: ${JSON.stringify(got)}`);
 }
 
 interface LatencyResult { add: number[]; del: number[]; anchor: number[] }
@@ -252,12 +182,6 @@ async function iproute2OnePeer(): Promise<number[]> {
 
 interface Resources { rssMiB: number; cpuPct: number; anchorRssMiB: number; anchorCpuPct: number }
 
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
 async function resources(pid: number, spawnedAt: number): Promise<Resources> {
   const anchor = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, Math.max(3, SETTLE_S) * 1000));
@@ -277,4 +201,4 @@ async function resources(pid: number, spawnedAt: number): Promise<Resources> {
 }
 
 // Last, so every const above is initialised before the top-level await runs.
-if (!args.includes('--inside')) await outer(); else await inside();
+if (!args.includes('--inside')) runInSandbox('bench/agent', args); else await inside();

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: every benchmark, each printing a table of twill vs an anchor measured in the
-# same run. Needs root (network namespaces). Arguments after -- go to bench/agent.js.
+# same run. Needs root (network namespaces). Arguments after -- go to bench/agent.js and
+# bench/soak.js (each reads its own flags: e.g. `npm run bench -- --minutes 5` shortens the soak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,6 +9,8 @@ echo "== netlink: programming peers through lib/netlink vs ip -batch + bridge -b
 node dist/bench/netlink.js
 echo "== agent: convergence, event latency, resources"
 node dist/bench/agent.js "$@"
+echo "== soak: 5,000 peers under 10 lease changes/s (default 30 min; --minutes N)"
+node dist/bench/soak.js "$@"
 echo "== throughput: pod-to-pod vs host-to-host"
 node dist/bench/throughput.js
 if [[ -f dist/bench/cni.js ]]; then
