@@ -5,9 +5,16 @@
 #
 # Stages: build (all dependencies, tsc + bun --compile) → prod-deps (runtime node_modules only)
 # → runtime (slim Node LTS + nftables/iptables/iproute2, no compiler, no dev dependencies).
+#
+# The base image is a build argument so hosts that cannot pull it can supply their own: any Debian
+# bookworm image with Node >= 20 and npm on PATH and apt working (test/cluster/images.sh builds one
+# with debootstrap and buildah for the real-cluster suite, which has no registry):
+#
+#   buildah bud --build-arg NODE_IMAGE=localhost/node:20-bookworm -t ghcr.io/twill-net/twill:test .
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: compile the agent to dist/ and the CNI plugin to dist/cni/twill
-FROM node:22-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -19,13 +26,13 @@ COPY scripts ./scripts
 RUN npm run build && test -x dist/cni/twill && test -f dist/agent/main.js
 
 # ---- prod-deps: runtime dependencies only (koffi's native module, pino, prom-client, client-node; etcd is spoken to over gRPC on node:http2, no client library)
-FROM node:22-bookworm-slim AS prod-deps
+FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # ---- runtime
-FROM node:22-bookworm-slim
+FROM ${NODE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nftables iptables iproute2 tini \
  && rm -rf /var/lib/apt/lists/*
