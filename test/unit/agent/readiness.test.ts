@@ -24,21 +24,21 @@ describe('Readiness names exactly the conditions that failed', () => {
     await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([expect.stringMatching(/^network config: no network config/)]), WAIT);
   });
 
-  it('the store unreachable at start: only the store, until it answers', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
-    sm.failNext('getNetworkConfig', new TwillError('ETCD', 'etcd http://10.0.0.1:2379: connect ECONNREFUSED'));
-    const { d } = await start({ sm, waitReady: false });
-    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['lease store unreachable: etcd http://10.0.0.1:2379: connect ECONNREFUSED']), WAIT);
-    await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
-  });
-
-  it('no lease: only the lease', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
-    sm.failNext('acquireLease', new TwillError('SUBNETS_EXHAUSTED', 'out of subnets: all 256 subnets in the range are taken'));
-    const { d } = await start({ sm, waitReady: false });
-    await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['out of subnets: all 256 subnets in the range are taken']), WAIT);
-    await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
-  });
+  const startFailures: [string, 'getNetworkConfig' | 'acquireLease', TwillError, string][] = [
+    ['the store unreachable at start: only the store, until it answers', 'getNetworkConfig',
+      new TwillError('ETCD', 'etcd http://10.0.0.1:2379: connect ECONNREFUSED'), 'lease store unreachable: etcd http://10.0.0.1:2379: connect ECONNREFUSED'],
+    ['no lease: only the lease, until there is one', 'acquireLease',
+      new TwillError('SUBNETS_EXHAUSTED', 'out of subnets: all 256 subnets in the range are taken'), 'out of subnets: all 256 subnets in the range are taken'],
+  ];
+  for (const [name, op, err, reason] of startFailures) {
+    it(name, async () => {
+      const sm = new MemorySubnetManager({ config: NETCONF });
+      sm.failNext(op, err);
+      const { d } = await start({ sm, waitReady: false });
+      await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([reason]), WAIT);
+      await vi.waitFor(() => expect(d.status.ready).toBe(true), WAIT);
+    });
+  }
 
   it('the store stops answering while running: only the store', async () => {
     const sm = new MemorySubnetManager({ config: NETCONF });
