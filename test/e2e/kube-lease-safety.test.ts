@@ -1,0 +1,5 @@
+// kube mode (fake API server): the lease-safety assertions against Node objects, the Node created
+// first winning a conflict; see test/harness/suites/lease-safety.ts.
+import { leaseSafetySuite } from '../harness/suites/lease-safety.js';
+
+leaseSafetySuite('kube');
