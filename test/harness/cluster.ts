@@ -1,9 +1,9 @@
 // A multi-node twill cluster in network namespaces, built from real pieces: a bridge "switch"
-// netns (the underlay L2), N node netns each running its own `twilld`, a real store (etcd today,
-// a fake Kubernetes API server in kube mode), an "external" host outside the pod network, and
-// pods behind a provider seam (stand-ins now, the CNI plugin later). Everything it creates is
-// named with one unique prefix and torn down by destroy() — or by the process-exit hook when a
-// test crashes or the demo is interrupted.
+// netns (the underlay L2), N node netns each running its own `twilld`, a store (a real etcd, a
+// real kube-apiserver in kube mode, the fake API server in kube-fake mode), an "external" host
+// outside the pod network, and pods behind a provider seam (stand-ins now, the CNI plugin
+// later). Everything it creates is named with one unique prefix and torn down by destroy() — or
+// by the process-exit hook when a test crashes or the demo is interrupted.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { REPO_ROOT } from './paths.js';
 import type { ClusterStore, NodeRef, StoreMode } from './store.js';
 import { EtcdStore } from './store-etcd.js';
 import { KubeStore } from './store-kube.js';
+import { RealKubeStore } from './store-kube-real.js';
 import { readSubnetEnv, type SubnetEnv } from './subnet-env.js';
 import { createSwitch, deleteNetns, EXTERNAL_IP, MAX_NODES, nodeUnderlayIP, plugHost, SWITCH_IP } from './underlay.js';
 
@@ -51,7 +52,7 @@ export interface ClusterOptions {
   /** MTU of the underlay links (default 1500). */
   underlayMtu?: number;
   etcdPrefix?: string;
-  /** kube mode: assign podCIDRs as nodes register (default true); false = the test does. */
+  /** kube modes: assign podCIDRs as nodes register (default true); false = the test does. */
   autoAssignPodCIDRs?: boolean;
   /** Start every agent (default true). */
   startAgents?: boolean;
@@ -163,6 +164,12 @@ class NetnsCluster implements Cluster {
 
   private makeStore(mode: StoreMode): ClusterStore {
     if (mode === 'kube') {
+      return new RealKubeStore({
+        netns: this.switchNetns, host: SWITCH_IP, workDir: this.workDir, logDir: this.logDir,
+        autoAssignPodCIDRs: this.options.autoAssignPodCIDRs ?? true,
+      });
+    }
+    if (mode === 'kube-fake') {
       return new KubeStore({
         netns: this.switchNetns, host: SWITCH_IP, workDir: this.workDir,
         autoAssignPodCIDRs: this.options.autoAssignPodCIDRs ?? true,

@@ -1,9 +1,12 @@
 // The seam between the harness and where leases live. etcd mode: a real etcd in the switch
-// netns, leases under <prefix>/subnets. kube mode (a fake API server; the test plays
-// kube-controller-manager) plugs in behind the same interface, so every e2e assertion can run
-// against either store.
+// netns, leases under <prefix>/subnets. kube mode: a real kube-apiserver (store-kube-real.ts;
+// the test plays the kubelet and kube-controller-manager). kube-fake: the fake API server
+// (store-kube.ts), kept for what a real apiserver cannot be made to do on demand (injected 5xx,
+// dropped watches, 410 Gone). All plug in behind the same interface, so every e2e assertion can
+// run against any of them.
+import { intToIp, parseCidr } from './ipv4.js';
 
-export type StoreMode = 'etcd' | 'kube';
+export type StoreMode = 'etcd' | 'kube' | 'kube-fake';
 
 /** A lease as stored, in flannel's wire format, decoded for assertions. */
 export interface StoredLease {
@@ -33,7 +36,8 @@ export interface SyntheticLease {
 export interface NodeRef { index: number; name: string; underlayIP: string }
 
 export interface ClusterStore {
-  readonly mode: StoreMode;
+  /** The agents' mode with this store (what their /status reports): both kube stores are 'kube'. */
+  readonly mode: 'etcd' | 'kube';
   /** Where the agent reaches the store, for display. */
   readonly endpoint: string;
   start(): Promise<void>;
@@ -51,6 +55,22 @@ export interface ClusterStore {
   putLease(lease: SyntheticLease): Promise<void>;
   deleteLease(subnet: string): Promise<void>;
   destroy(): Promise<void>;
+}
+
+/** A kube-mode store: the test plays kube-controller-manager (assigns, or lets it assign, podCIDRs). */
+export interface KubeClusterStore extends ClusterStore {
+  /** The podCIDR kube-controller-manager would give the n-th node. */
+  podCIDRFor(index: number): string;
+  /** Sets spec.podCIDR(s) of a Node, as kube-controller-manager does (once, from empty). */
+  assignPodCIDR(name: string, cidr: string | string[]): Promise<unknown>;
+}
+
+/** kube-controller-manager's order: the n-th node gets the (n+1)-th subnet of Network. */
+export function podCIDRFor(netConf: { Network?: string; SubnetLen?: number }, index: number): string {
+  const network = netConf.Network ?? '10.244.0.0/16';
+  const len = netConf.SubnetLen ?? 24;
+  const { base } = parseCidr(network);
+  return `${intToIp((base + (index + 1) * 2 ** (32 - len)) >>> 0)}/${len}`;
 }
 
 export const subnetKey = (subnet: string): string => subnet.replace('/', '-');

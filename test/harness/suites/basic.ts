@@ -3,7 +3,7 @@
 // pods" is proven with masquerading switched on) on an underlay with a non-default MTU (1400),
 // so an agent that assumes 1500 fails the MTU checks.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { checkPeerEntries, checkSubnets, connectivityMatrix, matrixProblems } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { nsRun } from '../exec.js';
@@ -15,7 +15,7 @@ const UNDERLAY_MTU = 1400;
 const OVERLAY_MTU = UNDERLAY_MTU - 50;
 
 export function basicSuite(mode: StoreMode): void {
-  describeRoot(`e2e ${mode}: 3-node cluster basics (leases, kernel entries, pod connectivity, MTU, masquerade)`, () => {
+  describeStore(mode, `e2e ${mode}: 3-node cluster basics (leases, kernel entries, pod connectivity, MTU, masquerade)`, () => {
     let c: Cluster;
     beforeAll(async () => {
       c = await startCluster({ nodes: 3, mode, ipMasq: true, underlayMtu: UNDERLAY_MTU });
@@ -66,7 +66,7 @@ export function basicSuite(mode: StoreMode): void {
       for (const n of c.nodes) {
         const s = await c.status(n.index);
         expect(s.ready, `${n.name}: ${JSON.stringify(s.notReadyReasons)}`).toBe(true);
-        expect(s.mode).toBe(mode);
+        expect(s.mode).toBe(mode === 'etcd' ? 'etcd' : 'kube');
         expect(s.lease.subnet).toBe(n.subnet);
         expect(s.lease.publicIP).toBe(n.underlayIP);
         expect(s.peers.map((p) => [p.subnet, p.state]).sort()).toEqual(

@@ -3,7 +3,7 @@
 // peer leases are never programmed; an agent that was down when a peer left removes the stale
 // entries at start; a node that comes back gets its subnet again and reappears everywhere.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { checkPeerEntries, waitPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { waitFor } from '../exec.js';
@@ -24,7 +24,7 @@ async function entriesFor(c: Cluster, node: number, subnet: string): Promise<str
 }
 
 export function membershipSuite(mode: StoreMode): void {
-  describeRoot(`e2e ${mode}: peers joining, leaving, expiring, invalid`, () => {
+  describeStore(mode, `e2e ${mode}: peers joining, leaving, expiring, invalid`, () => {
     let c: Cluster;
     beforeAll(async () => { c = await startCluster({ nodes: 3, mode, podsPerNode: 0 }); });
     afterAll(async () => { await c?.destroy(); });

@@ -1,9 +1,10 @@
-// The store goes away for 60 s (etcd stopped; in kube mode every API request fails with 503 and
-// every watch is dropped). The datapath must not notice (pings between pods every 50 ms lose
-// nothing), every agent stays alive (/healthz 200) but reports not ready (/readyz 503) with a
-// reason, and after the store returns every agent is ready again and new leases propagate.
+// The store goes away for 60 s (etcd stopped; with the fake API server, kube-fake, every API
+// request fails with 503 and every watch is dropped; with a real one, kube, kube-apiserver is
+// stopped). The datapath must not notice (pings between pods every 50 ms lose nothing), every
+// agent stays alive (/healthz 200) but reports not ready (/readyz 503) with a reason, and after
+// the store returns every agent is ready again and new leases propagate.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { waitPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { sleep, waitFor } from '../exec.js';
@@ -12,7 +13,7 @@ import type { StoreMode } from '../store.js';
 export const OUTAGE_MS = 60_000;
 
 export function outageSuite(mode: StoreMode, outageMs = OUTAGE_MS): void {
-  describeRoot(`e2e ${mode}: store outage of ${outageMs / 1000} s`, () => {
+  describeStore(mode, `e2e ${mode}: store outage of ${outageMs / 1000} s`, () => {
     let c: Cluster;
     beforeAll(async () => { c = await startCluster({ nodes: 3, mode }); });
     afterAll(async () => { await c?.destroy(); });

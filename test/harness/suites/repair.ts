@@ -3,7 +3,7 @@
 // notifications, not the periodic resync. Entries twill does not own are left alone; owned
 // entries nobody wants are removed.
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { checkPeerEntries, connectivityMatrix, matrixProblems, waitPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { nsRun, run, sleep } from '../exec.js';
@@ -53,7 +53,7 @@ async function repairMetric(c: Cluster, node: number, kind: string): Promise<num
 }
 
 export function repairSuite(mode: StoreMode): void {
-  describeRoot(`e2e ${mode}: kernel repair within 1 s`, () => {
+  describeStore(mode, `e2e ${mode}: kernel repair within 1 s`, () => {
     let c: Cluster;
     // The resync is set well above the 1 s deadline, so only notification-driven repair passes.
     beforeAll(async () => { c = await startCluster({ nodes: 3, mode, agentArgs: ['--resync-interval', String(RESYNC_SEC)] }); });

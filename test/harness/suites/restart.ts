@@ -3,14 +3,14 @@
 // keeps its subnet, its VTEP MAC and its device (same ifindex: not recreated), and ends with
 // exactly its peers' entries (nothing duplicated).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { checkPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { sleep } from '../exec.js';
 import type { StoreMode } from '../store.js';
 
 export function restartSuite(mode: StoreMode): void {
-  describeRoot(`e2e ${mode}: agent restart under a running flow`, () => {
+  describeStore(mode, `e2e ${mode}: agent restart under a running flow`, () => {
     let c: Cluster;
     beforeAll(async () => { c = await startCluster({ nodes: 3, mode }); });
     afterAll(async () => { await c?.destroy(); });
