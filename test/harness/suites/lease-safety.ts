@@ -7,7 +7,7 @@
 // first (metadata.creationTimestamp, then the name).
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeRoot } from '../../util/root.js';
+import { describeStore } from './describe.js';
 import { checkPeerEntries, waitPeerEntries } from '../checks.js';
 import { startCluster, type Cluster } from '../cluster.js';
 import { sleep, waitFor } from '../exec.js';
@@ -30,7 +30,7 @@ async function deleteNode(store: unknown, name: string): Promise<void> {
 const NETCONF = { Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } };
 
 export function leaseSafetySuite(mode: StoreMode): void {
-  describeRoot(`e2e ${mode}: lease safety (conflicts, own claims, invalid-lease accounting, readiness reasons)`, () => {
+  describeStore(mode, `e2e ${mode}: lease safety (conflicts, own claims, invalid-lease accounting, readiness reasons)`, () => {
     let c: Cluster;
     beforeAll(async () => { c = await startCluster({ nodes: 3, mode, netConf: NETCONF }); });
     afterAll(async () => { await c?.destroy(); });
