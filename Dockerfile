@@ -42,9 +42,9 @@ COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /src/dist/agent ./dist/agent
 COPY --from=build /src/dist/lib ./dist/lib
-COPY bin/twilld.js ./bin/twilld.js
-COPY --from=build /src/dist/cni/twill /opt/twill/bin/twill
-RUN chmod 0755 /app/bin/twilld.js /opt/twill/bin/twill \
- && ln -s /app/bin/twilld.js /usr/local/bin/twilld \
+# --chmod in COPY, not a later `RUN chmod`: that would copy the ~100 MB CNI executable into a second layer.
+COPY --chmod=0755 bin/twilld.js ./bin/twilld.js
+COPY --chmod=0755 --from=build /src/dist/cni/twill /opt/twill/bin/twill
+RUN ln -s /app/bin/twilld.js /usr/local/bin/twilld \
  && twilld --version && /opt/twill/bin/twill --version
 ENTRYPOINT ["/usr/bin/tini", "--", "twilld"]
