@@ -21,7 +21,14 @@ describeStore('kube', 'e2e kube: agents wait for kube-controller-manager to assi
   afterAll(async () => { await c?.destroy(); });
 
   it('stays not ready with "pod CIDR not assigned" until the podCIDR appears, then programs its peers', async () => {
-    await sleep(3000);
+    // How long an agent takes to reach the podCIDR wait depends on the load (its start, its first
+    // read of the Node), so wait for /status to say so rather than for a fixed delay; then make
+    // sure it keeps waiting (alive, not ready, saying why) a while later.
+    await Promise.all(c.nodes.map((n) => waitFor(`${n.name} /status to report the missing pod CIDR`, async () => {
+      if (!n.agent.running) throw new Error(`agent exited; log:\n${c.logTail(n.index)}`);
+      return /pod ?CIDR/i.test((await c.status(n.index)).notReadyReasons.join('\n'));
+    }, 30_000, 200)));
+    await sleep(2000);
     for (const n of c.nodes) {
       expect(await c.readyz(n.index), n.name).toBe(503);
       expect(n.agent.running, `${n.name} must wait, not exit; log:\n${c.logTail(n.index)}`).toBe(true);
