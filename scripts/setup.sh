@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(etcd-server etcd-client iproute2 nftables iptables iperf3 containerd runc
-  busybox-static containernetworking-plugins procps ethtool iputils-ping)
+  busybox-static containernetworking-plugins procps ethtool iputils-ping
+  curl openssl util-linux buildah debootstrap libcap2-bin ca-certificates)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

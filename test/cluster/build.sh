@@ -31,7 +31,7 @@ if [[ -f $out/.complete ]]; then echo "$bin"; exit 0; fi
 mkdir -p "$bin"
 log() { echo "build: $(date +%T) $*" >&2; }
 
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
+export CGO_ENABLED=0 GOFLAGS=-mod=readonly
 # versions.env must name what go.mod pins.
 pinned() { grep -qE "^[[:space:]]*(require )?$1 $2( |$)" "$3" || { echo "build: $3 does not pin $1 $2 (versions.env says so)" >&2; exit 2; }; }
 pinned k8s.io/kubernetes "$KUBE_VERSION" "$up/go.mod"
