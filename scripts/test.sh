@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== lint"; npx eslint .
 echo "== typecheck"; npx tsc -p tsconfig.json --noEmit
+echo "== real-cluster prerequisites (cached)"; source scripts/cluster-prepare.sh
 echo "== tests"
 mkdir -p .tmp
 status=0

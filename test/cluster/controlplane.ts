@@ -72,7 +72,7 @@ export class ControlPlane {
       '--listen-client-urls', 'http://127.0.0.1:2379', '--advertise-client-urls', 'http://127.0.0.1:2379',
       '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380',
       '--initial-cluster', 'cp=http://127.0.0.1:2380', '--listen-metrics-urls', 'http://127.0.0.1:2381',
-      '--unsafe-no-fsync', '--quota-backend-bytes', String(2 << 30), '--log-level', 'warn',
+      '--unsafe-no-fsync', '--quota-backend-bytes', String(2 * 1024 ** 3), '--log-level', 'warn',
     ]);
     await waitFor('etcd health', async () => {
       if (!etcd.alive()) throw new Error('etcd exited');
