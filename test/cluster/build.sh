@@ -4,6 +4,7 @@
 #
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl  (cmd/…)
 #   e2e.test (go test -c k8s.io/kubernetes/test/e2e)  ginkgo  agnhost (test/images/agnhost)
+#   regression-issue-74839 (test/images/…: the conntrack invalid-state test's server)
 #   etcd (go.etcd.io/etcd/server/v3)  coredns  pause (build/pause/linux/pause.c, gcc -static)
 #
 # Every pin lives in test/cluster/upstream/go.mod (Kubernetes, its staging modules, ginkgo, etcd)
@@ -61,6 +62,10 @@ if need kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
     k8s.io/kubernetes/test/images/agnhost github.com/onsi/ginkgo/v2/ginkgo
   go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3
   mv "$bin/etcd.tmp" "$bin/etcd"
+fi
+if need regression-issue-74839; then
+  log "go build test/images/regression-issue-74839"
+  go build -trimpath -ldflags "-s -w" -o "$bin/" k8s.io/kubernetes/test/images/regression-issue-74839
 fi
 if need e2e.test; then
   log "go test -c k8s.io/kubernetes/test/e2e"

@@ -7,6 +7,7 @@
 #   registry.k8s.io/e2e-test-images/agnhost:<tag>           Debian + agnhost + upstream's tools
 #   registry.k8s.io/e2e-test-images/busybox:<tag>           scratch + Debian's busybox-static
 #   registry.k8s.io/e2e-test-images/jessie-dnsutils:<tag>   Debian + dig/nslookup
+#   registry.k8s.io/e2e-test-images/regression-issue-74839:<tag>  Debian + the conntrack test's server
 #   registry.k8s.io/e2e-test-images/httpd:<tag> (×2)        Debian + apache2, foreground on :80
 #   registry.k8s.io/e2e-test-images/nginx:<tag> (×2)        Debian + nginx, foreground on :80
 #   registry.k8s.io/coredns/coredns:<COREDNS_VERSION>       scratch + /coredns + /etc/ssl/certs
@@ -18,7 +19,8 @@
 #
 #   bash test/cluster/images.sh <upstream-bin-dir> [--verify | --no-verify]
 #
-# <upstream-bin-dir> holds the static binaries agnhost, coredns and pause (test/cluster/build.sh).
+# <upstream-bin-dir> holds the static binaries agnhost, coredns, pause and regression-issue-74839
+# (test/cluster/build.sh).
 # stdout: one line `<absolute path of the .oci.tar> <image reference>` per image, nothing else;
 # logs go to stderr. Exit status non-zero with a message on any failure.
 #
@@ -89,6 +91,7 @@ ref_httpd=$e2e/httpd:$(e2e_tag Httpd httpd)
 ref_httpd_new=$e2e/httpd:$(e2e_tag HttpdNew httpd)
 ref_nginx=$e2e/nginx:$(e2e_tag Nginx nginx)
 ref_nginx_new=$e2e/nginx:$(e2e_tag NginxNew nginx)
+ref_regression=$e2e/regression-issue-74839:$(e2e_tag RegressionIssue74839 regression-issue-74839)
 ref_coredns=registry.k8s.io/coredns/coredns:$COREDNS_VERSION
 ref_twill=ghcr.io/twill-net/twill:test
 porter=$KUBE_SRC/test/images/agnhost/porter
@@ -99,7 +102,7 @@ suite=bookworm
 
 # ---- inputs: the upstream binaries (real ones; the version checks refuse anything else) --------
 static() { ! ldd "$1" >/dev/null 2>&1; }   # ldd fails on a static executable
-for b in agnhost coredns pause; do
+for b in agnhost coredns pause regression-issue-74839; do
   [[ -x $bindir/$b ]] || die "$bindir/$b missing or not executable (test/cluster/build.sh builds it)"
   static "$bindir/$b" || die "$bindir/$b is dynamically linked; images built from scratch need static binaries"
 done
@@ -328,13 +331,16 @@ EOF
 
 # upstream (alpine): bind-tools curl netcat-openbsd iproute2 iperf bash, /usr/local/bin/iperf,
 # /uploads, porter's localhost.crt/.key in /, /agnhost and the /agnhost-2 symlink, user
-# user-defined-in-image (1000) in group group-defined-in-image (50000); no /coredns (unused here).
-agnhost_pkgs="bind9-dnsutils curl netcat-openbsd iproute2 iperf bash ca-certificates"
+# user-defined-in-image (1000) in group group-defined-in-image (50000), and /coredns (the DNS
+# tests' custom-server pod runs it with a `hosts` Corefile; ours is the pinned CoreDNS, not
+# upstream's 1.6.2). wget: busybox's in alpine, which the Services tests' host-exec pods run.
+agnhost_pkgs="bind9-dnsutils curl wget netcat-openbsd iproute2 iperf bash ca-certificates"
 build_agnhost() {
   local ref=$1 base=$2 c
   c=$(new_container "$base")
   apt_install "$c" "$agnhost_pkgs"
   B copy --quiet --chmod 0755 "$c" "$bindir/agnhost" /agnhost >/dev/null
+  B copy --quiet --chmod 0755 "$c" "$bindir/coredns" /coredns >/dev/null
   B copy --quiet "$c" "$porter/localhost.crt" "$porter/localhost.key" / >/dev/null
   B run "$c" -- sh -euc '
     ln -s /usr/bin/iperf /usr/local/bin/iperf
@@ -355,6 +361,16 @@ build_dnsutils() {   # upstream: debian:jessie + dnsutils; CMD is debian's ["bas
   c=$(new_container "$base")
   apt_install "$c" "$dnsutils_pkgs"
   B config --cmd '["bash"]' "$c"
+  commit "$c" "$ref"
+}
+
+# upstream: debian-base bookworm + /regression-issue-74839 as the entrypoint (the conntrack
+# invalid-state test's server, which needs raw sockets: the test runs it privileged).
+build_regression() {
+  local ref=$1 base=$2 c
+  c=$(new_container "$base")
+  B copy --quiet --chmod 0755 "$c" "$bindir/regression-issue-74839" /regression-issue-74839 >/dev/null
+  B config --entrypoint '["/regression-issue-74839"]' --cmd '[]' "$c"
   commit "$c" "$ref"
 }
 
@@ -511,7 +527,9 @@ emit pause "$(key "$(fnkey build_pause)" "$(sha "$bindir/pause")")" build_pause 
 emit busybox "$(key "$(fnkey build_busybox)" "$(sha "$busybox_bin")")" build_busybox none "$ref_busybox"
 emit coredns "$(key "$(fnkey build_coredns)" "$(sha "$bindir/coredns" "$cacerts")")" build_coredns none "$ref_coredns"
 emit agnhost "$(key "$debian_key" "$(fnkey build_agnhost)" "$agnhost_pkgs" \
-  "$(sha "$bindir/agnhost" "$porter/localhost.crt" "$porter/localhost.key")")" build_agnhost debian "$ref_agnhost"
+  "$(sha "$bindir/agnhost" "$bindir/coredns" "$porter/localhost.crt" "$porter/localhost.key")")" build_agnhost debian "$ref_agnhost"
+emit regression-issue-74839 "$(key "$debian_key" "$(fnkey build_regression)" "$(sha "$bindir/regression-issue-74839")")" \
+  build_regression debian "$ref_regression"
 emit jessie-dnsutils "$(key "$debian_key" "$(fnkey build_dnsutils)" "$dnsutils_pkgs")" build_dnsutils debian "$ref_dnsutils"
 emit httpd "$(key "$debian_key" "$(fnkey build_httpd)" "$httpd_pkgs")" build_httpd debian "$ref_httpd" "$ref_httpd_new"
 emit nginx "$(key "$debian_key" "$(fnkey build_nginx)" "$nginx_pkgs")" build_nginx debian "$ref_nginx" "$ref_nginx_new"
