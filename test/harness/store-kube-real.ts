@@ -20,7 +20,7 @@ import { makePki } from '../cluster/pki.js';
 import { waitFor } from './exec.js';
 import { REPO_ROOT } from './paths.js';
 import { onProcessExit } from './procs.js';
-import { podCIDRFor, type KubeClusterStore, type NodeRef, type StoredLease, type SyntheticLease } from './store.js';
+import { leasesOfNodes, nodeWithPodCIDR, peerNode, podCIDRFor, type KubeClusterStore, type NodeJson, type NodeRef, type StoredLease, type SyntheticLease } from './store.js';
 
 /** What this store runs from the upstream build. */
 const NEEDED = ['etcd', 'kube-apiserver', 'kubectl'] as const;
@@ -39,11 +39,6 @@ export interface RealKubeStoreOptions {
   annotationPrefix?: string;             // default twill.io
   /** Assign podCIDRs when nodes register (default true); false = the test assigns them. */
   autoAssignPodCIDRs?: boolean;
-}
-
-interface NodeJson {
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec?: { podCIDR?: string; podCIDRs?: string[] };
 }
 
 let binDir: Promise<string> | undefined;
@@ -209,42 +204,19 @@ export class RealKubeStore implements KubeClusterStore {
     return (JSON.parse(r.stdout) as { items: NodeJson[] }).items;
   }
 
-  async leases(): Promise<StoredLease[]> {
-    const a = (n: NodeJson, k: string): string | undefined => n.metadata.annotations?.[`${this.annotationPrefix}/${k}`];
-    return (await this.nodes()).filter((n) => n.spec?.podCIDR && a(n, 'kube-subnet-manager') === 'true').map((n) => {
-      let data: { VNI?: number; VtepMAC?: string } = {};
-      try { data = JSON.parse(a(n, 'backend-data') ?? '{}') as typeof data; } catch { /* asserted by callers */ }
-      return {
-        key: n.metadata.name, subnet: n.spec!.podCIDR!, publicIP: a(n, 'public-ip') ?? '',
-        backendType: a(n, 'backend-type') ?? '', vni: data.VNI, vtepMAC: data.VtepMAC, expiring: false,
-        raw: JSON.stringify(n.metadata.annotations ?? {}),
-      };
-    });
-  }
+  async leases(): Promise<StoredLease[]> { return leasesOfNodes(await this.nodes(), this.annotationPrefix); }
 
   /** A peer node as another twill agent leaves it: a Node with a podCIDR and our annotations. */
   async putLease(l: SyntheticLease): Promise<void> {
-    if (l.ttlSec) throw new Error('kube mode: leases do not expire (a Node is deleted instead)');
-    const p = this.annotationPrefix;
+    const { name, annotations } = peerNode(l, this.annotationPrefix);
     await this.createNode({
-      apiVersion: 'v1', kind: 'Node',
-      metadata: {
-        name: `peer-${l.subnet.replace(/[./]/g, '-')}`,
-        annotations: {
-          [`${p}/kube-subnet-manager`]: 'true',
-          [`${p}/backend-type`]: l.backendType ?? 'vxlan',
-          [`${p}/public-ip`]: l.publicIP,
-          [`${p}/backend-data`]: l.rawValue ?? JSON.stringify({ VNI: l.vni ?? 1, VtepMAC: l.vtepMAC }),
-        },
-      },
+      apiVersion: 'v1', kind: 'Node', metadata: { name, annotations },
       spec: { podCIDR: l.subnet, podCIDRs: [l.subnet] },
       status: { addresses: [{ type: 'InternalIP', address: l.publicIP }] },
     });
   }
 
   async deleteLease(subnet: string): Promise<void> {
-    const n = (await this.nodes()).find((x) => x.spec?.podCIDR === subnet);
-    if (!n) throw new Error(`kube mode: no Node has podCIDR ${subnet}`);
-    await this.controlPlane.kubectl(['delete', 'node', n.metadata.name]);
+    await this.controlPlane.kubectl(['delete', 'node', nodeWithPodCIDR(await this.nodes(), subnet).metadata.name]);
   }
 }

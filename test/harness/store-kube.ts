@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { intToIp, parseCidr } from './ipv4.js';
 import { agentBuild } from './dist-snapshot.js';
 import { startProc, waitForLine, type Proc } from './procs.js';
-import type { ClusterStore, NodeRef, StoredLease, SyntheticLease } from './store.js';
+import { leasesOfNodes, nodeWithPodCIDR, peerNode, type ClusterStore, type NodeJson, type NodeRef, type StoredLease, type SyntheticLease } from './store.js';
 
 export interface KubeStoreOptions {
   netns: string;
@@ -20,11 +20,6 @@ export interface KubeStoreOptions {
   annotationPrefix?: string;             // default twill.io
   /** Assign podCIDRs when nodes register (default true); false = the test assigns them. */
   autoAssignPodCIDRs?: boolean;
-}
-
-interface NodeJson {
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec?: { podCIDR?: string; podCIDRs?: string[] };
 }
 
 export class KubeStore implements ClusterStore {
@@ -130,39 +125,15 @@ export class KubeStore implements ClusterStore {
   }
 
   async leases(): Promise<StoredLease[]> {
-    const nodes = await this.call<NodeJson[]>('listNodes');
-    const a = (n: NodeJson, k: string): string | undefined => n.metadata.annotations?.[`${this.annotationPrefix}/${k}`];
-    return nodes.filter((n) => n.spec?.podCIDR && a(n, 'kube-subnet-manager') === 'true').map((n) => {
-      let data: { VNI?: number; VtepMAC?: string } = {};
-      try { data = JSON.parse(a(n, 'backend-data') ?? '{}') as typeof data; } catch { /* asserted by callers */ }
-      return {
-        key: n.metadata.name, subnet: n.spec!.podCIDR!, publicIP: a(n, 'public-ip') ?? '',
-        backendType: a(n, 'backend-type') ?? '', vni: data.VNI, vtepMAC: data.VtepMAC, expiring: false,
-        raw: JSON.stringify(n.metadata.annotations ?? {}),
-      };
-    });
+    return leasesOfNodes(await this.call<NodeJson[]>('listNodes'), this.annotationPrefix);
   }
 
   async putLease(l: SyntheticLease): Promise<void> {
-    if (l.ttlSec) throw new Error('kube mode: leases do not expire (a Node is deleted instead)');
-    const p = this.annotationPrefix;
-    await this.call('createNode', {
-      name: `peer-${l.subnet.replace(/[./]/g, '-')}`,
-      podCIDR: l.subnet,
-      addresses: [{ type: 'InternalIP', address: l.publicIP }],
-      annotations: {
-        [`${p}/kube-subnet-manager`]: 'true',
-        [`${p}/backend-type`]: l.backendType ?? 'vxlan',
-        [`${p}/public-ip`]: l.publicIP,
-        [`${p}/backend-data`]: l.rawValue ?? JSON.stringify({ VNI: l.vni ?? 1, VtepMAC: l.vtepMAC }),
-      },
-    });
+    const { name, annotations } = peerNode(l, this.annotationPrefix);
+    await this.call('createNode', { name, podCIDR: l.subnet, addresses: [{ type: 'InternalIP', address: l.publicIP }], annotations });
   }
 
   async deleteLease(subnet: string): Promise<void> {
-    const nodes = await this.call<NodeJson[]>('listNodes');
-    const n = nodes.find((x) => x.spec?.podCIDR === subnet);
-    if (!n) throw new Error(`kube mode: no Node has podCIDR ${subnet}`);
-    await this.call('deleteNode', { name: n.metadata.name });
+    await this.call('deleteNode', { name: nodeWithPodCIDR(await this.call<NodeJson[]>('listNodes'), subnet).metadata.name });
   }
 }

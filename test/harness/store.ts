@@ -95,3 +95,45 @@ export function decodeLease(key: string, subnet: string, raw: string, expiring: 
     vtepMAC: v.BackendData?.VtepMAC,
   };
 }
+
+// ---- kube mode: a lease is a Node (podCIDR + the agent's annotations) ------------------------
+
+export interface NodeJson {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+}
+
+/** The leases kube-mode agents published: Nodes with a podCIDR and `<prefix>/kube-subnet-manager`. */
+export function leasesOfNodes(nodes: readonly NodeJson[], prefix: string): StoredLease[] {
+  const a = (n: NodeJson, k: string): string | undefined => n.metadata.annotations?.[`${prefix}/${k}`];
+  return nodes.filter((n) => n.spec?.podCIDR && a(n, 'kube-subnet-manager') === 'true').map((n) => {
+    let data: { VNI?: number; VtepMAC?: string } = {};
+    try { data = JSON.parse(a(n, 'backend-data') ?? '{}') as typeof data; } catch { /* asserted by callers */ }
+    return {
+      key: n.metadata.name, subnet: n.spec!.podCIDR!, publicIP: a(n, 'public-ip') ?? '',
+      backendType: a(n, 'backend-type') ?? '', vni: data.VNI, vtepMAC: data.VtepMAC, expiring: false,
+      raw: JSON.stringify(n.metadata.annotations ?? {}),
+    };
+  });
+}
+
+/** A synthetic peer as another kube-mode agent leaves it: its Node's name and annotations. */
+export function peerNode(l: SyntheticLease, prefix: string): { name: string; annotations: Record<string, string> } {
+  if (l.ttlSec) throw new Error('kube mode: leases do not expire (a Node is deleted instead)');
+  return {
+    name: `peer-${l.subnet.replace(/[./]/g, '-')}`,
+    annotations: {
+      [`${prefix}/kube-subnet-manager`]: 'true',
+      [`${prefix}/backend-type`]: l.backendType ?? 'vxlan',
+      [`${prefix}/public-ip`]: l.publicIP,
+      [`${prefix}/backend-data`]: l.rawValue ?? JSON.stringify({ VNI: l.vni ?? 1, VtepMAC: l.vtepMAC }),
+    },
+  };
+}
+
+/** The Node holding `subnet` as its podCIDR (a lease to delete). */
+export function nodeWithPodCIDR(nodes: readonly NodeJson[], subnet: string): NodeJson {
+  const n = nodes.find((x) => x.spec?.podCIDR === subnet);
+  if (!n) throw new Error(`kube mode: no Node has podCIDR ${subnet}`);
+  return n;
+}

@@ -16,12 +16,22 @@ interface Stage { name: string; from: string; workdir: string; lines: string[] }
 function stages(): Stage[] {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
   const out: Stage[] = [];
+  const globalArgs = new Map<string, string>();   // ARGs before the first FROM, with their defaults
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const from = /^FROM\s+(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
-    if (from) { out.push({ name: from[2] ?? `stage${out.length}`, from: from[1]!, workdir: '/', lines: [] }); continue; }
-    const st = out[out.length - 1]!;
+    if (from) {
+      const image = from[1]!.replace(/\$\{(\w+)\}/g, (_, name: string) => globalArgs.get(name) ?? `\${${name}}`);
+      out.push({ name: from[2] ?? `stage${out.length}`, from: image, workdir: '/', lines: [] });
+      continue;
+    }
+    const st = out[out.length - 1];
+    if (!st) {
+      const arg = /^ARG\s+(\w+)=(\S+)$/.exec(line);
+      if (arg) globalArgs.set(arg[1]!, arg[2]!);
+      continue;
+    }
     const wd = /^WORKDIR\s+(\S+)$/.exec(line);
     if (wd) st.workdir = wd[1]!;
     st.lines.push(line);
@@ -33,10 +43,11 @@ interface Copy { from: string | undefined; srcs: string[]; dest: string; stage: 
 
 function copies(): Copy[] {
   return stages().flatMap((st) => st.lines.flatMap((l) => {
-    const m = /^COPY\s+(?:--from=(\S+)\s+)?(.+)$/.exec(l);
+    const m = /^COPY\s+((?:--\S+\s+)*)(.+)$/.exec(l);
     if (!m) return [];
+    const from = /--from=(\S+)/.exec(m[1]!)?.[1];
     const parts = m[2]!.split(/\s+/);
-    return [{ from: m[1], srcs: parts.slice(0, -1), dest: parts[parts.length - 1]!, stage: st }];
+    return [{ from, srcs: parts.slice(0, -1), dest: parts[parts.length - 1]!, stage: st }];
   }));
 }
 
