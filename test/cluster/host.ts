@@ -9,6 +9,8 @@
 //     default paths and still never see another node's files. Kubelet's tmpfs volumes,
 //     containerd's rootfs overlays and pod netns mounts all live in this namespace: when the
 //     node is torn down, they vanish with it, leaving nothing mounted on the host.
+//   - its own UTS namespace, pinned the same way, with the node's name as hostname: hostNetwork
+//     pods share it, so they report their node's name, as on a real node (e2e tests check it);
 //   - its own cgroup subtree (/<prefix><node> in every v1 hierarchy): kubelet's --cgroup-root,
 //     with our daemons in <root>/system. Tearing down freezes and kills the whole subtree, so no
 //     shim or container process can outlive the node.
@@ -39,8 +41,10 @@ export function cgroupHierarchies(): string[] {
 }
 
 export interface HostSpec {
-  /** Unique name used for the cgroup subtree and the pin file (e.g. "tk1a2b-node0"). */
+  /** Unique name used for the cgroup subtree and the pin files (e.g. "tk1a2b-node0"). */
   readonly id: string;
+  /** The node's hostname (in its own UTS namespace). */
+  readonly hostname: string;
   /** The network namespace (already created, `ip netns` name). */
   readonly netns: string;
   /** Where this node's private copies of NODE_DIRS live. */
@@ -52,6 +56,7 @@ export interface HostSpec {
 export class NodeHost {
   readonly spec: HostSpec;
   readonly mntPin: string;
+  readonly utsPin: string;
   readonly cgroupRoot: string;
   private readonly hierarchies = cgroupHierarchies();
   private readonly procs: Proc[] = [];
@@ -61,6 +66,7 @@ export class NodeHost {
   constructor(spec: HostSpec) {
     this.spec = spec;
     this.mntPin = join(spec.pinDir, `${spec.id}.mnt`);
+    this.utsPin = join(spec.pinDir, `${spec.id}.uts`);
     this.cgroupRoot = `/${spec.id}`;
   }
 
@@ -73,22 +79,26 @@ export class NodeHost {
       if (!existsSync(d)) { mkdirSync(d, { recursive: true }); this.createdMountPoints.push(d); }
     }
     writeFileSync(this.mntPin, '');
-    await run('unshare', [`--mount=${this.mntPin}`, '--propagation', 'slave', 'true']);
+    writeFileSync(this.utsPin, '');
     this.pinned = true;
+    await run('unshare', [`--mount=${this.mntPin}`, '--propagation', 'slave', `--uts=${this.utsPin}`, 'hostname', this.spec.hostname]);
     const binds = NODE_DIRS.map((d) => `mount --bind '${join(this.spec.rootDir, d)}' '${d}'`).join(' && ');
     // rshared inside (still a slave of the host): kubelet's and containerd's mounts propagate to
     // each other's views, as on a real host whose / is shared.
     await this.sh(`mount --make-rshared / && ${binds}`);
   }
 
-  /** Runs a shell command inside the node (mount + network namespaces). */
+  /** nsenter's flags for this node's namespaces. */
+  private get enter(): string[] { return [`--mount=${this.mntPin}`, `--uts=${this.utsPin}`, `--net=${this.netnsPath}`]; }
+
+  /** Runs a shell command inside the node (mount, UTS and network namespaces). */
   sh(script: string, timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
-    return run('nsenter', [`--mount=${this.mntPin}`, `--net=${this.netnsPath}`, '--', 'sh', '-c', script], { timeoutMs });
+    return run('nsenter', [...this.enter, '--', 'sh', '-c', script], { timeoutMs });
   }
 
   /** Runs a command inside the node's namespaces. */
   exec(cmd: string, args: readonly string[], opts: { timeoutMs?: number; allowFail?: boolean; input?: string; env?: NodeJS.ProcessEnv } = {}) {
-    return run('nsenter', [`--mount=${this.mntPin}`, `--net=${this.netnsPath}`, '--', cmd, ...args], opts);
+    return run('nsenter', [...this.enter, '--', cmd, ...args], opts);
   }
 
   /**
@@ -97,7 +107,7 @@ export class NodeHost {
    */
   start(name: string, cmd: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): Proc {
     const procsFiles = this.hierarchies.map((h) => join(h, this.cgroupRoot, 'system', 'cgroup.procs'));
-    const script = `for f in ${procsFiles.map((f) => `'${f}'`).join(' ')}; do echo $$ > "$f"; done; exec nsenter --mount='${this.mntPin}' --net='${this.netnsPath}' -- "$@"`;
+    const script = `for f in ${procsFiles.map((f) => `'${f}'`).join(' ')}; do echo $$ > "$f"; done; exec nsenter ${this.enter.map((a) => `'${a}'`).join(' ')} -- "$@"`;
     const p = startProc(`${this.spec.id} ${name}`, 'sh', ['-c', script, 'sh', cmd, ...args], { logFile, env: env ?? process.env });
     this.procs.push(p);
     return p;
@@ -171,9 +181,11 @@ export class NodeHost {
 
   private dropNamespace(): void {
     if (!this.pinned) return;
-    // Unmounting the pin releases the namespace once no process is left in it; its mounts go too.
-    unmount(this.mntPin);
-    rmSync(this.mntPin, { force: true });
+    // Unmounting a pin releases its namespace once no process is left in it; mounts go with it.
+    for (const pin of [this.mntPin, this.utsPin]) {
+      unmount(pin);
+      rmSync(pin, { force: true });
+    }
     this.pinned = false;
   }
 

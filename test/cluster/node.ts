@@ -44,7 +44,7 @@ export class KubeNode {
 
   constructor(spec: KubeNodeSpec) {
     this.spec = spec;
-    this.host = new NodeHost({ id: spec.id, netns: spec.netns, rootDir: spec.rootDir, pinDir: spec.pinDir });
+    this.host = new NodeHost({ id: spec.id, hostname: spec.name, netns: spec.netns, rootDir: spec.rootDir, pinDir: spec.pinDir });
     this.confDir = join(spec.rootDir, 'conf');
   }
 
@@ -146,7 +146,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false${process.env.TWILL_RUNC ? `\n        BinaryName = "${process.env.TWILL_RUNC}"` : ''}
+        SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/opt/cni/bin"
     conf_dir = "/etc/cni/net.d"
