@@ -1,13 +1,14 @@
 // Upstream's judgement: e2e.test (built from the pinned release) run by ginkgo against the real
-// cluster, from the control-plane netns, focused on sig-network's conformance tests. The skip
-// list starts from kindnet's; every skip beyond it is named with its reason in
-// docs/conformance.md (and in EXTRA_SKIPS below, which that doc mirrors).
+// cluster, from the control-plane netns. The selection is kindnet's network job: every
+// [sig-network] test (its [Conformance] ones included) minus kindnet's skip list. Every skip
+// beyond that list is named with its reason in docs/conformance.md (and in EXTRA_SKIPS below,
+// which that doc mirrors).
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, type ExecResult } from '../harness/exec.js';
 import type { KubeCluster } from './cluster.js';
 
-export const FOCUS = String.raw`\[sig-network\].*\[Conformance\]`;
+export const FOCUS = String.raw`\[sig-network\]`;
 /** kindnet's skip list for its conformance job. */
 export const KINDNET_SKIPS = ['Feature', 'Federation', 'machinery', 'PerformanceDNS', 'DualStack', 'Disruptive', 'Serial',
   'Slow', 'KubeProxy', 'LoadBalancer', 'GCE', 'Netpol', 'NetworkPolicy'];
@@ -16,7 +17,7 @@ export const EXTRA_SKIPS: readonly string[] = [];
 
 export interface ConformanceOptions {
   reportDir: string;
-  /** ginkgo parallel processes (default 4: the tests mostly wait on pods). */
+  /** ginkgo parallel processes (default 6: the tests mostly wait on pods). */
   procs?: number;
   focus?: string;
   skip?: readonly string[];
@@ -45,7 +46,7 @@ export async function runConformance(c: KubeCluster, bin: string, opts: Conforma
   const skip = (opts.skip ?? [...KINDNET_SKIPS, ...EXTRA_SKIPS]).join('|');
   const t0 = Date.now();
   const result = await run('nsenter', [`--net=/run/netns/${c.cpNetns}`, '--',
-    join(bin, 'ginkgo'), `--procs=${opts.procs ?? 4}`, '--no-color', '--timeout=2h', join(bin, 'e2e.test'), '--',
+    join(bin, 'ginkgo'), `--procs=${opts.procs ?? 6}`, '--no-color', '--timeout=2h', join(bin, 'e2e.test'), '--',
     `--kubeconfig=${c.kubeconfig}`, '--provider=skeleton', `--num-nodes=${c.options.workers}`,
     `--kubectl-path=${join(bin, 'kubectl')}`, `--report-dir=${opts.reportDir}`, '--disable-log-dump=true',
     `--ginkgo.focus=${opts.focus ?? FOCUS}`, `--ginkgo.skip=${skip}`,

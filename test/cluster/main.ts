@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     if (cmd === 'conformance') {
       const reportDir = join(REPO_ROOT, '.tmp', 'conformance');
       const focus = flag(args, '--focus');
-      const { summary, result } = await runConformance(cluster, prepared.bin, { reportDir, procs: Number(flag(args, '--procs') ?? 4), ...(focus ? { focus } : {}) });
+      const { summary, result } = await runConformance(cluster, prepared.bin, { reportDir, procs: Number(flag(args, '--procs') ?? 6), ...(focus ? { focus } : {}) });
       process.stdout.write(result.stdout.split('\n').filter((l) => !/^[S•]+$/.test(l)).slice(-60).join('\n') + '\n');
       console.log(formatSummary(summary));
       console.log(`JUnit: ${summary.junit.join(' ')}`);

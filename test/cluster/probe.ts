@@ -7,6 +7,8 @@ import type { KubeCluster } from './cluster.js';
 export const AGNHOST = 'registry.k8s.io/e2e-test-images/agnhost:2.56';
 export const PROBE_NS = 'twill-probe';
 export const NETEXEC_PORT = 8080;
+/** The hostNetwork twin's port: clear of the ports upstream's e2e tests bind on the host (8080–8083, 9080–9081, 30000+). */
+export const HOST_NETEXEC_PORT = 18080;
 
 export interface ProbePod { name: string; node: string; ip: string; hostNetwork: boolean }
 
@@ -31,18 +33,30 @@ function daemonSet(name: string, hostNetwork: boolean, port: number): object {
   };
 }
 
-/** Deploys the probe DaemonSets (pod network, and hostNetwork on port 8081) and waits for them. */
+/** Deploys the probe DaemonSets (pod network, and hostNetwork on HOST_NETEXEC_PORT) and waits for them. */
 export async function deployProbe(c: KubeCluster): Promise<ProbePod[]> {
   const objects = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: PROBE_NS } },
     daemonSet('netexec', false, NETEXEC_PORT),
-    daemonSet('netexec-host', true, NETEXEC_PORT + 1),
+    daemonSet('netexec-host', true, HOST_NETEXEC_PORT),
   ];
-  await c.kubectl(['apply', '-f', '-'], false, 60_000, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  await applyObjects(c, objects);
   for (const ds of ['netexec', 'netexec-host']) {
     await c.kubectl(['-n', PROBE_NS, 'rollout', 'status', `ds/${ds}`, '--timeout=180s'], false, 200_000);
   }
   return probePods(c);
+}
+
+export async function applyObjects(c: KubeCluster, items: readonly object[]): Promise<void> {
+  await c.kubectl(['apply', '-f', '-'], false, 60_000, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+}
+
+/** A Service in front of the pod-network netexec pods (port 80 → NETEXEC_PORT). */
+export function probeService(name: string, type: 'ClusterIP' | 'NodePort'): object {
+  return {
+    apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: PROBE_NS },
+    spec: { type, selector: { app: 'netexec' }, ports: [{ port: 80, targetPort: NETEXEC_PORT, protocol: 'TCP' }] },
+  };
 }
 
 export async function probePods(c: KubeCluster): Promise<ProbePod[]> {
