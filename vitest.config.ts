@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 //   unit        no root, memory kernel, in-process fakes; parallel
 //   integration root: fresh netns per test, real etcd, the real CNI executable
 //   e2e         root: a multi-node cluster in network namespaces; one file at a time
+//   cluster     root: a real Kubernetes cluster (test/cluster), upstream conformance; last
 // Groups run in that order (groupOrder), so the heavy ones never compete for the 2 cores.
 export default defineConfig({
   test: {
@@ -27,6 +28,16 @@ export default defineConfig({
           hookTimeout: 240_000,
           fileParallelism: false,
           sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 3 },
         },
       },
     ],
