@@ -16,7 +16,7 @@ interface DemoArgs { check: boolean; nodes: number; mode: StoreMode; pods: PodMo
 const USAGE = `usage: npm run demo -- [--check] [--nodes N] [--mode etcd|kube] [--pods standin|cni] [--interval SEC] [--no-ip-masq]
   --check       one pass, no interaction: exit 0 only if every pod pair connects (no NAT)
   --nodes N     number of nodes (default 3)
-  --mode        where leases live: etcd (default) or kube (a fake Kubernetes API server)
+  --mode        where leases live: etcd (default) or kube (the pinned kube-apiserver; needs test/cluster/build.sh's binaries)
   --pods        cni (the built CNI plugin; default when dist/cni/twill exists) or standin (iproute2)
   --interval    seconds between refreshes (default 3)`;
 
