@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sleep } from '../harness/exec.js';
+import { run } from '../harness/exec.js';
 import { startProc, type Proc } from '../harness/procs.js';
 
 /** Directories every node has at a fixed host path; each node gets its own copy. */
@@ -28,12 +28,16 @@ export const NODE_DIRS = [
 
 const CGROUP_FS = '/sys/fs/cgroup';
 
-/** The cgroup v1 hierarchies mounted on this host (cpu, memory, …, name=systemd), as paths. */
+/**
+ * The cgroup hierarchies mounted on this host, as paths: the v1 ones (cpu, memory, …,
+ * name=systemd) and, on a hybrid host, the v2 one at /sys/fs/cgroup/unified, where runc makes a
+ * directory for every container too.
+ */
 export function cgroupHierarchies(): string[] {
   const out: string[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const [pre, post] = line.split(' - ');
-    if (!pre || !post || !post.startsWith('cgroup ')) continue;
+    if (!pre || !post || !/^cgroup2? /.test(post)) continue;
     const mountPoint = pre.split(' ')[4];
     if (mountPoint?.startsWith(CGROUP_FS + '/')) out.push(mountPoint);
   }
@@ -147,36 +151,38 @@ export class NodeHost {
     return out;
   }
 
-  /** Freezes the subtree, SIGKILLs every process in it, thaws, waits until it is empty. */
-  async killAll(): Promise<void> {
+  /**
+   * Freezes the subtree, SIGKILLs every process in it, thaws, and waits (up to 5 s) until it is
+   * empty. Synchronous, so the process-exit path (Ctrl-C) tears a node down as fully as destroy().
+   */
+  killAll(): void {
     const freezer = this.hierarchies.find((h) => h.endsWith('/freezer'));
     const state = freezer ? join(freezer, this.cgroupRoot, 'freezer.state') : undefined;
+    const setState = (v: string): void => { if (state && existsSync(state)) { try { writeFileSync(state, v); } catch { /* best effort */ } } };
     for (let round = 0; round < 50; round++) {
-      const pids = this.pids();
-      if (pids.length === 0) return;
-      if (state && existsSync(state)) { try { writeFileSync(state, 'FROZEN'); } catch { /* best effort */ } }
+      if (this.pids().length === 0) return;
+      setState('FROZEN');
       for (const pid of this.pids()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
-      if (state && existsSync(state)) { try { writeFileSync(state, 'THAWED'); } catch { /* best effort */ } }
-      await sleep(100);
+      setState('THAWED');
+      sleepSync(100);
     }
     throw new Error(`${this.spec.id}: processes left in ${this.cgroupRoot}: ${this.pids().join(' ')}`);
   }
 
-  /** Kills everything, drops the mount namespace, removes cgroups, mount points and files. */
+  /** Kills everything, drops the namespaces, removes cgroups, mount points and files. */
   async destroy(): Promise<void> {
-    await this.killAll().catch(() => undefined);
+    this.destroySync();
     await Promise.all(this.procs.map((p) => p.exited));
+  }
+
+  /** The same, synchronously (also the process-exit path). */
+  destroySync(): void {
+    try { this.killAll(); } catch { /* what is left is named by removeCgroups failing; go on */ }
     this.dropNamespace();
     this.removeCgroups();
     for (const d of this.createdMountPoints.reverse()) { try { rmdirSync(d); } catch { /* not empty or gone */ } }
     this.createdMountPoints = [];
     rmSync(this.spec.rootDir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort (process exit): kill by cgroup, unpin, remove. */
-  destroySync(): void {
-    for (const pid of this.pids()) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
-    this.dropNamespace();
   }
 
   private dropNamespace(): void {
@@ -204,6 +210,8 @@ export class NodeHost {
     }
   }
 }
+
+function sleepSync(ms: number): void { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
 
 function unmount(path: string): void {
   const r = spawnSync('umount', [path], { stdio: 'ignore' });

@@ -560,12 +560,18 @@ stop_containerd() {
   wait "$ctrd_pid" 2>/dev/null || true
   ctrd_pid=
   { findmnt -rn -o TARGET | grep -F "$work/ctrd/" | sort -r | while read -r m; do umount -l "$m"; done; } || true
+  # containerd 1.6's shims always put their sockets in /run/containerd/s: remove it once empty
+  # (not /run/containerd itself: a node of a running cluster may have it as a mount point).
+  rmdir /run/containerd/s 2>/dev/null || true
+  # `ctr run` parents its containers' cgroups under /k8s.io (the namespace) in every hierarchy;
+  # runc removes each container's, the parent stays: remove it once empty.
+  rmdir /sys/fs/cgroup/*/k8s.io 2>/dev/null || true
 }
 # run_check <ref> <expected substring> <args...>: `ctr run --rm` once, output must contain it.
 run_check() {
   local ref=$1 want=$2 id out; shift 2
   id=twimg-$RANDOM$RANDOM
-  out=$(timeout 60 ctr --address "$sock" -n k8s.io run --rm "$ref" "$id" "$@" 2>&1) \
+  out=$(timeout 60 ctr --address "$sock" -n k8s.io run --rm --fifo-dir "$work/ctrd/fifo" --runc-root "$work/ctrd/runc" "$ref" "$id" "$@" 2>&1) \
     || die "ctr run $ref $*: exit $?: $out"
   [[ $out == *"$want"* ]] || die "ctr run $ref $*: output lacks '$want': $out"
   log "ran $ref ${*:1:2}…: ok"
@@ -577,7 +583,7 @@ daemon_check() {
   id=twimg-$RANDOM$RANDOM; ns=$id
   ip netns add "$ns"; netns+=("$ns")
   ip -n "$ns" link set lo up
-  cctr run -d --with-ns "network:/run/netns/$ns" "$ref" "$id" >/dev/null
+  cctr run -d --fifo-dir "$work/ctrd/fifo" --runc-root "$work/ctrd/runc" --with-ns "network:/run/netns/$ns" "$ref" "$id" >/dev/null
   for _ in $(seq 100); do
     if ip netns exec "$ns" "$@" >/dev/null 2>&1; then ok=1; break; fi
     sleep 0.1
