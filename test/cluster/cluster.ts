@@ -12,8 +12,8 @@
 // whose only change is the image name. Everything is named with one unique prefix and removed by
 // destroy(), or by the process-exit hook when a run is interrupted.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { uniquePrefix } from '../util/root.js';
 import { run, waitFor, type ExecResult } from '../harness/exec.js';
 import { onProcessExit } from '../harness/procs.js';
@@ -205,6 +205,7 @@ export class KubeCluster {
     if (this.pinMounted) { spawnSync('umount', ['-l', this.pinDir], { stdio: 'ignore' }); this.pinMounted = false; }
     rmSync(this.pinDir, { recursive: true, force: true });
     rmSync(this.workDir, { recursive: true, force: true });
+    try { rmdirSync(dirname(this.workDir)); } catch { /* another cluster's, or gone */ }
     for (const [s, v] of this.savedSysctls) { try { writeFileSync(`/proc/sys/${s}`, v); } catch { /* best effort */ } }
     this.unhook();
   }
