@@ -23,9 +23,14 @@ export function clusterSkipReason(): string | undefined {
   return undefined;
 }
 
+/** The upstream bin dir: $TWILL_UPSTREAM_BIN, else build.sh's (cached by pins; a cold build is long). */
+export function upstreamBinDir(): string {
+  return process.env.TWILL_UPSTREAM_BIN ?? lastLine(script('build.sh', []));
+}
+
 /** Runs (or reuses) build.sh and images.sh; their progress goes to stderr. */
 export function prepare(): Prepared {
-  const bin = process.env.TWILL_UPSTREAM_BIN ?? lastLine(script('build.sh', []));
+  const bin = upstreamBinDir();
   if (!existsSync(join(bin, 'kubelet'))) throw new Error(`upstream binaries missing in ${bin}`);
   const listFile = process.env.TWILL_IMAGES;
   const list = listFile ? readFileSync(listFile, 'utf8') : script('images.sh', [bin]);

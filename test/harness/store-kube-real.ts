@@ -12,11 +12,11 @@
 // token and the cluster CA (`--kubeconfig-file`), so RBAC checks every request the agent makes.
 // A "lease" is a Node with a podCIDR and our kube-subnet-manager annotation. stop()/start() stop
 // and restart kube-apiserver: an outage in which etcd keeps the state.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControlPlane } from '../cluster/controlplane.js';
 import { makePki } from '../cluster/pki.js';
+import { upstreamBinDir } from '../cluster/prepare.js';
 import { waitFor } from './exec.js';
 import { REPO_ROOT } from './paths.js';
 import { onProcessExit } from './procs.js';
@@ -50,26 +50,12 @@ let binDir: Promise<string> | undefined;
  */
 export function upstreamBin(): Promise<string> {
   binDir ??= (async () => {
-    const bin = process.env.TWILL_UPSTREAM_BIN ?? await buildSh();
+    const bin = upstreamBinDir();
     const missing = NEEDED.filter((b) => !existsSync(join(bin, b)));
     if (missing.length > 0) throw new Error(`upstream binaries missing in ${bin}: ${missing.join(', ')} (run bash test/cluster/build.sh)`);
     return bin;
   })();
   return binDir;
-}
-
-function buildSh(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(REPO_ROOT, 'test', 'cluster', 'build.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const last = out.trim().split('\n').pop()?.trim();
-      if (code === 0 && last) resolve(last);
-      else reject(new Error(`test/cluster/build.sh exited ${code}; stdout ${JSON.stringify(out.slice(-500))}`));
-    });
-  });
 }
 
 export class RealKubeStore implements KubeClusterStore {
