@@ -136,18 +136,11 @@ export class NodeHost {
     const h = this.hierarchies.find((x) => x.endsWith('/pids') || x.endsWith('/memory')) ?? this.hierarchies[0];
     if (!h) return [];
     const out: number[] = [];
-    const walk = (dir: string): void => {
-      let entries: string[];
-      try { entries = readdirSync(dir); } catch { return; }
+    for (const dir of cgroupDirs(join(h, this.cgroupRoot))) {
       try {
         for (const l of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (l) out.push(Number(l));
       } catch { /* gone */ }
-      for (const e of entries) {
-        const p = join(dir, e);
-        try { if (statSync(p).isDirectory()) walk(p); } catch { /* gone */ }
-      }
-    };
-    walk(join(h, this.cgroupRoot));
+    }
     return out;
   }
 
@@ -197,18 +190,20 @@ export class NodeHost {
 
   private removeCgroups(): void {
     for (const h of this.hierarchies) {
-      const root = join(h, this.cgroupRoot);
-      const dirs: string[] = [];
-      const walk = (dir: string): void => {
-        let entries: string[];
-        try { entries = readdirSync(dir); } catch { return; }
-        for (const e of entries) { const p = join(dir, e); try { if (statSync(p).isDirectory()) walk(p); } catch { /* gone */ } }
-        dirs.push(dir);
-      };
-      walk(root);
-      for (const d of dirs) { try { rmdirSync(d); } catch { /* busy or gone */ } }
+      for (const d of cgroupDirs(join(h, this.cgroupRoot))) { try { rmdirSync(d); } catch { /* busy or gone */ } }
     }
   }
+}
+
+/** A cgroup directory and every one below it, deepest first (the order rmdir needs). */
+function cgroupDirs(dir: string): string[] {
+  let entries: string[];
+  try { entries = readdirSync(dir); } catch { return []; }
+  const below = entries.flatMap((e) => {
+    const p = join(dir, e);
+    try { return statSync(p).isDirectory() ? cgroupDirs(p) : []; } catch { return []; }
+  });
+  return [...below, dir];
 }
 
 function sleepSync(ms: number): void { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); }
