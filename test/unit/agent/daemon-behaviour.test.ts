@@ -5,9 +5,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createServer } from 'node:net';
 import type { MemoryKernel } from '../../../lib/netlink/memory.js';
-import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import type { NetlinkHandle, NlEvent, NlEventGroup } from '../../../lib/netlink/types.js';
-import { FakeTraffic, NETCONF, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs } from './daemon-fixture.js';
+import { FakeTraffic, NETCONF, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs, memoryStore } from './daemon-fixture.js';
 
 /**
  * The memory kernel emits a notification for every change, and external()/remove() have no
@@ -58,7 +57,7 @@ async function freePort(): Promise<number> {
 
 describe('Daemon resync', () => {
   it('the periodic full resync (--resync-interval) repairs a change that came with no notification', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const k = kernelWithUplink();
     const { handle, mute } = muteable(k);
@@ -75,7 +74,7 @@ describe('Daemon resync', () => {
   });
 
   it('a notification overflow makes it dump the kernel and repair what it missed, without waiting for the resync', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const k = kernelWithUplink();
     const { handle, mute } = muteable(k);

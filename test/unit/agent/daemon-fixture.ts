@@ -9,13 +9,21 @@ import { Daemon } from '../../../agent/daemon.js';
 import { parseOptions } from '../../../agent/options.js';
 import type { TrafficRules, TrafficSpec } from '../../../agent/traffic/types.js';
 import { MemoryKernel } from '../../../lib/netlink/memory.js';
-import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
+import { MemorySubnetManager, type MemorySubnetManagerOptions } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, type NetlinkHandle } from '../../../lib/netlink/types.js';
 import { silentLogger, type Logger } from '../../../lib/log.js';
 
 export const NETCONF = JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', VNI: 1 } });
 export const mac = (n: number): string => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
 export const peerAttrs = (n: number) => ({ publicIP: `192.0.2.${n}`, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac(n) } });
+
+/**
+ * A memory lease store whose free-subnet pick is fixed (the middle of the range: 10.244.128.0/24
+ * in NETCONF's network) instead of Math.random. A random pick for the daemon's own lease lands on
+ * one of the peer subnets these tests write (10.244.3–32.0/24) about once in a hundred runs, and
+ * the test then sees our own key overwritten instead of a peer.
+ */
+export const memoryStore = (opts: MemorySubnetManagerOptions = {}): MemorySubnetManager => new MemorySubnetManager({ random: () => 0.5, ...opts });
 
 export class FakeTraffic implements TrafficRules {
   readonly backend = 'nftables' as const;
@@ -65,7 +73,7 @@ export async function stopRigs(): Promise<void> {
 
 export async function start(opts: StartOpts = {}): Promise<Rig> {
   const k = opts.k ?? kernelWithUplink();
-  const sm = opts.sm ?? new MemorySubnetManager({ config: NETCONF });
+  const sm = opts.sm ?? memoryStore({ config: NETCONF });
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'twill-daemon-'));
   const traffic = opts.traffic ?? new FakeTraffic();
   const o = parseOptions(['--iface', 'uplink', '--subnet-file', join(dir, 'subnet.env'), '--healthz-port', '0', ...(opts.args ?? [])], {});

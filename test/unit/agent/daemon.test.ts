@@ -6,16 +6,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL, NUD_PERMANENT } from '../../../lib/netlink/types.js';
 import { createLogger, silentLogger } from '../../../lib/log.js';
-import { NETCONF, dev, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs } from './daemon-fixture.js';
+import { NETCONF, dev, kernelWithUplink, mac, peerAttrs, peerState, start, stopRigs, memoryStore } from './daemon-fixture.js';
 
 afterEach(stopRigs);
 
 describe('Daemon (memory kernel + memory store)', () => {
   it('creates the device, programs every peer and writes subnet.env', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const { k, d, dir, traffic } = await start({ sm });
     const link = await dev(k);
@@ -47,7 +46,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   });
 
   it('repairs entries someone else deletes, and counts the repairs', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const { k, d } = await start({ sm });
     const before = await peerState(k, '10.244.5.0/24');
@@ -62,7 +61,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   });
 
   it('recreates a deleted device and replays every peer', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const { k, d } = await start({ sm });
     const old = await dev(k);
@@ -78,7 +77,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   it('removes owned entries nobody wants at start (peers that left while it was down), keeps foreign ones', async () => {
     const k = kernelWithUplink();
     const dir = mkdtempSync(join(tmpdir(), 'twill-daemon-'));
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     sm.putLease({ subnet: '10.244.6.0/24', attrs: peerAttrs(6) });
     const first = await start({ k, sm, dir });
@@ -95,7 +94,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   it('keeps the same subnet and changes nothing in the kernel across a restart', async () => {
     const k = kernelWithUplink();
     const dir = mkdtempSync(join(tmpdir(), 'twill-daemon-'));
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const first = await start({ k, sm, dir });
     const subnet = first.d.status.lease.subnet;
@@ -108,7 +107,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   });
 
   it('never programs invalid peer leases, and reports them', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: { ...peerAttrs(5), publicIP: '224.0.0.5' } });
     const { k, d } = await start({ sm });
     expect((await peerState(k, '10.244.5.0/24')).route).toBeUndefined();
@@ -116,7 +115,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   });
 
   it('is not ready with a reason while the network config is missing, then recovers', async () => {
-    const sm = new MemorySubnetManager({});
+    const sm = memoryStore({});
     const { d } = await start({ sm, waitReady: false });
     await vi.waitFor(() => expect(d.status.notReadyReasons.join('\n')).toMatch(/network config/), { timeout: 2000, interval: 10 });
     expect(d.status.ready).toBe(false);
@@ -125,7 +124,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   });
 
   it('reports a config changed or broken in the store once, keeps running on its own, and stays ready', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const warnings: string[] = [];
     const dest = new Writable({ write(chunk: Buffer, _e, cb) { const l = JSON.parse(chunk.toString()) as { level: number; msg: string }; if (l.level === 40) warnings.push(l.msg); cb(); } });
     const { d } = await start({ sm, logger: createLogger('info', 'twill', dest) });
@@ -140,7 +139,7 @@ describe('Daemon (memory kernel + memory store)', () => {
   }, 30_000);
 
   it('an IPv6-only config keeps it running and not ready with the reason (no crash loop), until an IPv4 network arrives', async () => {
-    const sm = new MemorySubnetManager({ config: JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10::/56', Backend: { Type: 'vxlan' } }) });
+    const sm = memoryStore({ config: JSON.stringify({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10::/56', Backend: { Type: 'vxlan' } }) });
     const { d, done } = await start({ sm, waitReady: false });
     let ended = false;
     void done.then(() => { ended = true; }, () => { ended = true; });
@@ -156,7 +155,7 @@ describe('Daemon (memory kernel + memory store)', () => {
 describe('LeaseKeeper', () => {
   it('exits when our subnet went to another node, after giving the new lease back', async () => {
     const { LeaseKeeper } = await import('../../../agent/lease-keeper.js');
-    const sm = new MemorySubnetManager({ config: JSON.stringify({ Network: '10.244.0.0/22', SubnetLen: 24 }) });
+    const sm = memoryStore({ config: JSON.stringify({ Network: '10.244.0.0/22', SubnetLen: 24 }) });
     const attrs = peerAttrs(1);
     const keeper = new LeaseKeeper({ sm, attrs, clock: { now: () => Date.now(), sleep: async () => undefined }, logger: silentLogger(), renewMarginMs: 0, onProblem: () => undefined, onLease: () => undefined });
     const ctl = new AbortController();
@@ -170,7 +169,7 @@ describe('LeaseKeeper', () => {
 
 describe('Daemon kernel events', () => {
   it('restores a route the kernel dropped silently with its nexthop', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const { k } = await start({ sm });
     const nh = (await k.listNexthops())[0]!;
@@ -201,7 +200,7 @@ describe('Daemon traffic rules', () => {
 describe('lease keeping', () => {
   it('renews the lease ahead of the margin', async () => {
     const { LeaseKeeper } = await import('../../../agent/lease-keeper.js');
-    const sm = new MemorySubnetManager({ config: NETCONF, leaseTtlMs: 600 });
+    const sm = memoryStore({ config: NETCONF, leaseTtlMs: 600 });
     const seen: number[] = [];
     const keeper = new LeaseKeeper({ sm, attrs: peerAttrs(1), clock: { now: () => Date.now(), sleep: (ms, s) => new Promise((r, j) => { const t = setTimeout(r, ms); s?.addEventListener('abort', () => { clearTimeout(t); j(new Error('aborted')); }); }) },
       logger: silentLogger(), renewMarginMs: 400, onProblem: () => undefined, onLease: (l) => seen.push(l.expiration!) });
@@ -216,7 +215,7 @@ describe('lease keeping', () => {
   });
 
   it('takes its own vanished lease back without touching the kernel', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const { k, d } = await start({ sm });
     const subnet = d.status.lease.subnet!;
@@ -230,7 +229,7 @@ describe('lease keeping', () => {
 
 describe('DirectRouting', () => {
   it('routes peers on the underlay segment directly, the others over VXLAN', async () => {
-    const sm = new MemorySubnetManager({ config: JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }) });
+    const sm = memoryStore({ config: JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: 'vxlan', DirectRouting: true } }) });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });                                  // 192.0.2.5: same /24 as our uplink
     sm.putLease({ subnet: '10.244.6.0/24', attrs: { ...peerAttrs(6), publicIP: '198.51.100.6' } });  // elsewhere
     const { k } = await start({ sm });

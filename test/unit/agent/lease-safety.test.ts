@@ -5,13 +5,12 @@
 // log's dedupe at once.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Writable } from 'node:stream';
-import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { RTPROT_TWILL } from '../../../lib/netlink/types.js';
 import type { MemoryKernel } from '../../../lib/netlink/memory.js';
 import { createLogger } from '../../../lib/log.js';
 import { deriveVtepMac } from '../../../agent/backend/vxlan/device.js';
 import type { Daemon } from '../../../agent/daemon.js';
-import { NETCONF, peerAttrs, start, stopRigs } from './daemon-fixture.js';
+import { NETCONF, peerAttrs, start, stopRigs, memoryStore } from './daemon-fixture.js';
 
 afterEach(stopRigs);
 
@@ -46,7 +45,7 @@ function logCapture() {
 
 describe('Lease conflicts: the incumbent wins', () => {
   it('a duplicate VTEP MAC arriving later is ignored, logged once with both keys, counted, and the incumbent is not touched', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const incumbent = sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const log = logCapture();
     const { k, d } = await start({ sm, logger: log.logger });
@@ -85,7 +84,7 @@ describe('Lease conflicts: the incumbent wins', () => {
   });
 
   it('after a restart, the same lease wins (the store keeps the order, not the agent)', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const shared = { VNI: 1, VtepMAC: '02:00:00:00:00:aa' };
     // Written in this order: .9 first, so it is the incumbent, though its key sorts last.
     sm.putLease({ subnet: '10.244.9.0/24', attrs: { ...peerAttrs(9), backendData: shared } });
@@ -100,7 +99,7 @@ describe('Lease conflicts: the incumbent wins', () => {
   });
 
   it("never programs a peer lease claiming this node's own VTEP MAC, public IP or subnet", async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const { k, d } = await start({ sm });
     const own = d.status.lease.subnet!;
     sm.putLease({ subnet: '10.244.20.0/24', attrs: { ...peerAttrs(20), backendData: { VNI: 1, VtepMAC: OWN_MAC } } });
@@ -125,7 +124,7 @@ describe('Lease conflicts: the incumbent wins', () => {
 
 describe('Invalid-lease accounting is keyed by store key', () => {
   it('undecodable, malformed-key, failed-check and conflicting entries all leave the count, /status and the log dedupe when deleted', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putLease({ subnet: '10.244.5.0/24', attrs: peerAttrs(5) });
     const log = logCapture();
     const { k, d } = await start({ sm, logger: log.logger });
@@ -167,7 +166,7 @@ describe('Invalid-lease accounting is keyed by store key', () => {
   });
 
   it('a relist (watch restart) carries the undecodable entries in the snapshot: counted once, logged once, dropped when gone', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     sm.putRaw('10.244.30.0-24', 'not json');
     const log = logCapture();
     const { d } = await start({ sm, logger: log.logger });

@@ -2,9 +2,8 @@
 // failed, the error seen for it, and nothing inferred: an invalid config is not also "lease store
 // unreachable", a store that is down is not also "network config not loaded".
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MemorySubnetManager } from '../../../lib/subnet/memory.js';
 import { TwillError } from '../../../lib/errors.js';
-import { NETCONF, start, stopRigs } from './daemon-fixture.js';
+import { NETCONF, start, stopRigs, memoryStore } from './daemon-fixture.js';
 
 afterEach(stopRigs);
 
@@ -12,7 +11,7 @@ const WAIT = { timeout: 10_000, interval: 10 };
 
 describe('Readiness names exactly the conditions that failed', () => {
   it('an invalid config: only the config (the store answered)', async () => {
-    const sm = new MemorySubnetManager({ config: '{"Network": 42}' });
+    const sm = memoryStore({ config: '{"Network": 42}' });
     const { d } = await start({ sm, waitReady: false });
     await vi.waitFor(() => expect(d.status.notReadyReasons.length).toBeGreaterThan(0), WAIT);
     await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([expect.stringMatching(/^network config: .*Network.*42/)]), WAIT);
@@ -20,7 +19,7 @@ describe('Readiness names exactly the conditions that failed', () => {
   });
 
   it('a missing config: only the config', async () => {
-    const { d } = await start({ sm: new MemorySubnetManager({}), waitReady: false });
+    const { d } = await start({ sm: memoryStore({}), waitReady: false });
     await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([expect.stringMatching(/^network config: no network config/)]), WAIT);
   });
 
@@ -32,7 +31,7 @@ describe('Readiness names exactly the conditions that failed', () => {
   ];
   for (const [name, op, err, reason] of startFailures) {
     it(name, async () => {
-      const sm = new MemorySubnetManager({ config: NETCONF });
+      const sm = memoryStore({ config: NETCONF });
       sm.failNext(op, err);
       const { d } = await start({ sm, waitReady: false });
       await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual([reason]), WAIT);
@@ -41,7 +40,7 @@ describe('Readiness names exactly the conditions that failed', () => {
   }
 
   it('the store stops answering while running: only the store', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const { d } = await start({ sm });
     for (let i = 0; i < 3; i++) sm.failNext('getNetworkConfig', new TwillError('ETCD', 'etcd: deadline exceeded'));
     await vi.waitFor(() => expect(d.status.notReadyReasons).toEqual(['lease store unreachable: etcd: deadline exceeded']), { timeout: 15_000, interval: 20 });
@@ -49,7 +48,7 @@ describe('Readiness names exactly the conditions that failed', () => {
   }, 60_000);
 
   it('while nothing has failed yet, the pending steps are named, none as a failure', async () => {
-    const sm = new MemorySubnetManager({ config: NETCONF });
+    const sm = memoryStore({ config: NETCONF });
     const { d } = await start({ sm, waitReady: false });
     // Captured at once: start-up has not got past its first awaits.
     expect(d.status.notReadyReasons.length).toBeGreaterThan(0);
