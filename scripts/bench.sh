@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The peers every table compares with (flanneld, flannel's CNI chain), built once into the cache.
+TWILL_PEERS_BIN=$(bash bench/peers/build.sh | tail -1)
+export TWILL_PEERS_BIN
 echo "== netlink: programming peers through lib/netlink vs ip -batch + bridge -batch"
 node dist/bench/netlink.js
 echo "== agent: convergence, event latency, resources"
