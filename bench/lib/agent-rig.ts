@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { encodeLeaseAttrs } from '../../lib/lease/codec.js';
-import { RTPROT_TWILL, type NetlinkHandle } from '../../lib/netlink/types.js';
-import type { BaselinePeer } from './iproute2-baseline.js';
+import { RTPROT_TWILL, type NetlinkHandle, type NlObject } from '../../lib/netlink/types.js';
+import { nexthopIdOf, type BaselinePeer } from './iproute2-baseline.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 export const TWILLD = join(ROOT, 'bin/twilld.js');
@@ -47,21 +47,31 @@ export function peerOf(i: number): BaselinePeer {
   const k = i + 1;
   return { subnet: `10.${k >> 8}.${k & 255}.0/24`, publicIP: `172.${16 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}`, vtepMAC: `02:42:${((k >> 16) & 255).toString(16).padStart(2, '0')}:${((k >> 8) & 255).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}:01` };
 }
-export const keyOf = (p: BaselinePeer) => `${PREFIX}/subnets/${p.subnet.replace('/', '-')}`;
+export const keyOf = (p: BaselinePeer, prefix = PREFIX) => `${prefix}/subnets/${p.subnet.replace('/', '-')}`;
 export const valueOf = (p: BaselinePeer) => encodeLeaseAttrs({ publicIP: p.publicIP, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: p.vtepMAC } });
 
 /** A fresh 2-hour etcd lease (no keepalive: the benchmarks are shorter). */
 export const grant = (etcd: Etcd3): Promise<string> => etcd.lease(7200, { autoKeepAlive: false }).grant();
 
-/** Writes the config and `peers`, each under its own etcd lease as every agent holds one (n distinct lease ids, not one shared). */
-export async function seedPeers(etcd: Etcd3, peers: readonly BaselinePeer[]): Promise<void> {
-  await etcd.put(`${PREFIX}/config`).value(JSON.stringify(BENCH_NETCONF));
+/**
+ * Writes the config and `peers` under each of `prefixes` (twill's by default; flannel's is
+ * /coreos.com/network), each peer under its own etcd lease as every agent holds one (n distinct
+ * lease ids, not one shared). With several prefixes a peer's copies share that peer's lease: each
+ * agent reads only its own prefix, and one grant per peer halves the seeding time.
+ */
+export async function seedPeers(etcd: Etcd3, peers: readonly BaselinePeer[], prefixes: string | readonly string[] = PREFIX): Promise<void> {
+  const all = typeof prefixes === 'string' ? [prefixes] : prefixes;
+  for (const prefix of all) await etcd.put(`${prefix}/config`).value(JSON.stringify(BENCH_NETCONF));
   const ids: string[] = [];
   for (let i = 0; i < peers.length; i += 500) ids.push(...await Promise.all(peers.slice(i, i + 500).map(() => grant(etcd))));
-  for (let i = 0; i < peers.length; i += 128) {
-    const ops = peers.slice(i, i + 128).map((p, j) => etcd.put(keyOf(p)).value(valueOf(p)).lease(ids[i + j]!));
-    await etcd.if(`${PREFIX}/config`, 'Version', '>', 0).then(...ops).commit();
+  const puts = all.flatMap((prefix) => peers.map((p, i) => ({ key: keyOf(p, prefix), value: valueOf(p), lease: ids[i]! })));
+  const txns: Promise<unknown>[] = [];
+  for (let i = 0; i < puts.length; i += 128) {
+    const ops = puts.slice(i, i + 128).map((x) => etcd.put(x.key).value(x.value).lease(x.lease));
+    txns.push(etcd.if(`${all[0]!}/config`, 'Version', '>', 0).then(...ops).commit());
+    if (txns.length === 8) await Promise.all(txns.splice(0));
   }
+  await Promise.all(txns);
 }
 
 /** The agent as deployed: node with the flags of bin/twilld.js's shebang; its stdout collected in `log()`. */
@@ -104,4 +114,89 @@ export function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]);
 }
-export const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const statusKiB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+export const rssMiB = (pid: number) => statusKiB(pid, 'VmRSS') / 1024;
+/** Peak RSS since the process started (VmHWM). */
+export const hwmMiB = (pid: number) => statusKiB(pid, 'VmHWM') / 1024;
+
+/**
+ * The kernel entries one peer needs, agent-neutral: the route to its subnet, the ARP entry of its
+ * gateway, the FDB entry of its VTEP MAC, and (twill) the nexthop object the route goes through.
+ * flanneld writes the first three (route via the gateway, onlink); twill writes all four.
+ */
+export function peerEntryKeys(p: BaselinePeer, nexthop: boolean): string[] {
+  const keys = [`route ${p.subnet}`, `arp ${p.subnet.split('/')[0]!}`, `fdb ${p.vtepMAC.toLowerCase()}`];
+  if (nexthop) keys.push(`nexthop ${nexthopIdOf(p.subnet)}`);
+  return keys;
+}
+
+function eventKey(o: NlObject): string | undefined {
+  switch (o.kind) {
+    case 'route': return o.family === 4 && (o.table ?? 254) === 254 ? `route ${o.dst}` : undefined;
+    case 'nexthop': return `nexthop ${o.id}`;
+    case 'neigh': return o.family === 4 ? `arp ${o.ip}` : o.family === 'bridge' && o.ip ? `fdb ${o.mac.toLowerCase()}` : undefined;
+    default: return undefined;
+  }
+}
+
+interface Waiter { keys: Set<string>; want: boolean; left: Set<string>; done: (t: number) => void; fail: (e: Error) => void }
+
+/**
+ * A netlink listener that knows which peer entries the kernel holds, from notifications alone (no
+ * dumps: a dump while the agent programs would take CPU from it and lock the tables it writes).
+ * Opened before the agent starts, so it sees every entry from the empty state; `waitFor` resolves
+ * with the performance.now() at which the last of the given entries appeared (or went).
+ */
+export class KernelWatch {
+  private readonly present = new Set<string>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly ctl = new AbortController();
+  private readonly loop: Promise<void>;
+  private error: Error | undefined;
+
+  constructor(h: NetlinkHandle) {
+    const events = h.watch(['route', 'nexthop', 'neigh'], this.ctl.signal);
+    this.loop = (async () => {
+      for await (const ev of events) {
+        if (ev.type === 'overflow') {
+          // A lost notification would make a count wrong; a larger buffer is the fix, not a guess.
+          this.error = new Error('netlink listener overflowed (events lost): raise watchBufferBytes');
+          for (const w of this.waiters) w.fail(this.error);
+          this.waiters.clear();
+          continue;
+        }
+        const key = eventKey(ev.object);
+        if (key === undefined) continue;
+        const now = performance.now();
+        const isNew = ev.type === 'new';
+        if (isNew) this.present.add(key); else this.present.delete(key);
+        for (const w of this.waiters) {
+          if (!w.keys.has(key)) continue;
+          if (isNew === w.want) w.left.delete(key); else w.left.add(key);
+          if (w.left.size === 0) { this.waiters.delete(w); w.done(now); }
+        }
+      }
+    })();
+  }
+
+  /** Resolves when every key is present (`want` true) or absent (false), with the time it became so. */
+  waitFor(keys: readonly string[], want: boolean, timeoutMs = 120_000): Promise<number> {
+    if (this.error) return Promise.reject(this.error);
+    return new Promise((resolve, reject) => {
+      const all = new Set(keys);
+      const left = new Set([...all].filter((k) => this.present.has(k) !== want));
+      if (left.size === 0) { resolve(performance.now()); return; }
+      const t = setTimeout(() => { this.waiters.delete(w); reject(new Error(`kernel: ${w.left.size} of ${all.size} entries still ${want ? 'missing' : 'present'} after ${timeoutMs} ms (e.g. ${[...w.left].slice(0, 3).join(', ')})`)); }, timeoutMs);
+      const w: Waiter = { keys: all, want, left, done: (x) => { clearTimeout(t); resolve(x); }, fail: (e) => { clearTimeout(t); reject(e); } };
+      this.waiters.add(w);
+    });
+  }
+
+  /** How many of `keys` the kernel holds now, as seen by the listener. */
+  count(keys: readonly string[]): number { return keys.reduce((n, k) => n + (this.present.has(k) ? 1 : 0), 0); }
+
+  async close(): Promise<void> {
+    this.ctl.abort();
+    await this.loop.catch(() => undefined);
+  }
+}
