@@ -15,8 +15,9 @@
 //                     --ip-masq as kube-flannel.yml runs it) on two more nodes on the same switch,
 //                     pods from flannel's CNI chain (flannel → bridge + host-local).
 //
-// Every path runs RUNS times, the paths taking turns run by run (interleaved); medians and ranges
-// are printed. Every overlay run checks the sending node's VXLAN device counters: the device must
+// RUNS rounds; in each, every path runs once, back to back (interleaved). Throughputs are printed
+// as median (min–max); ratios as the median (min–max) of the per-round ratios, so load that comes
+// and goes on a shared machine hits both sides of a ratio alike. Every overlay run checks the sending node's VXLAN device counters: the device must
 // have carried at least the bytes iperf3 sent, or the run is an error (a path that bypassed the
 // overlay would flatter it). twilld runs with --ip-masq as deploy/ installs it, like flanneld.
 //
@@ -30,7 +31,7 @@
 // Goals (issue 17, row 6): (a) at the line rate, twill pod → pod ≥ 0.93 × host → host;
 // (b) on the CPU-bound underlay, twill pod → pod ≥ 0.90 × VXLAN alone; (c) twill ≥ 1.0 × flannel.
 //
-// Usage: node dist/bench/throughput.js [--seconds 5] [--runs 3] [--wire-gbit 10 (0: skip the model)]
+// Usage: node dist/bench/throughput.js [--seconds 3] [--runs 5] [--wire-gbit 10 (0: skip the model)]
 //        [--no-flannel] [--no-wirings]
 import { existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -48,8 +49,8 @@ import { addRoutedPod, txBytes } from './lib/throughput-wiring.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
-const SECONDS = Number(flag('seconds', '5'));
-const RUNS = Number(flag('runs', '3'));
+const SECONDS = Number(flag('seconds', '3'));
+const RUNS = Number(flag('runs', '5'));
 const WIRE_GBIT = Number(flag('wire-gbit', '10'));
 const FLANNEL = !args.includes('--no-flannel');
 const WIRINGS = !args.includes('--no-wirings');
@@ -89,14 +90,24 @@ async function iperf(serverNs: string, clientNs: string, ip: string, cc: string 
 }
 
 interface Path { name: string; measure: (cc: string | undefined) => Promise<number> }
-interface Stat { med: number; min: number; max: number }
+/** One path's RUNS results, in round order (round i of every path ran back to back). */
+type Runs = Map<string, number[]>;
 
-/** RUNS measurements of each path, the paths taking turns run by run. */
-async function measureAll(paths: Path[], cc: string | undefined): Promise<Map<string, Stat>> {
+/** RUNS rounds; in each, every path runs once, in order (interleaved). */
+async function measureAll(paths: Path[], cc: string | undefined): Promise<Runs> {
   const xs = paths.map((): number[] => []);
   for (let i = 0; i < RUNS; i++) for (const [k, p] of paths.entries()) xs[k]!.push(await p.measure(cc));
-  return new Map(paths.map((p, k) => [p.name, { med: quantile(xs[k]!, 0.5), min: Math.min(...xs[k]!), max: Math.max(...xs[k]!) }]));
+  return new Map(paths.map((p, k) => [p.name, xs[k]!]));
 }
+
+/** Median and range of a path's runs. */
+const stat = (xs: number[]) => ({ med: quantile(xs, 0.5), min: Math.min(...xs), max: Math.max(...xs) });
+
+/**
+ * x ÷ y as the median (and range) of the per-round ratios: the two paths ran back to back in each
+ * round, so load that comes and goes on a shared machine hits both sides of each ratio alike.
+ */
+const ratio = (x: number[], y: number[]) => stat(x.map((v, i) => v / y[i]!));
 
 async function setBridgeNf(c: Cluster, on: boolean): Promise<void> {
   for (const n of c.nodes) await nsRun(n.netns, 'sysctl', ['-q', '-w', `net.bridge.bridge-nf-call-iptables=${on ? 1 : 0}`]);
@@ -141,11 +152,11 @@ async function main(): Promise<void> {
     const def = (await nsRun(a.netns, 'sysctl', ['-n', 'net.ipv4.tcp_congestion_control'])).stdout.trim();
     const ccs = def === 'cubic' ? [undefined] : [undefined, 'cubic'];
     const ccName = (cc: string | undefined) => cc ?? `${def} (default)`;
-    const order = ['twill', 'routed', 'nobrnf', 'flannel', 'vxlan', 'host'].filter((k) => paths[k]);
-    const cpu = new Map<string | undefined, Map<string, Stat>>();
+    const order = ['vxlan', 'twill', 'flannel', 'routed', 'nobrnf', 'host'].filter((k) => paths[k]);
+    const cpu = new Map<string | undefined, Runs>();
     for (const cc of ccs) cpu.set(cc, await measureAll(order.map((k) => paths[k]!), cc));
 
-    const wire = new Map<string | undefined, Map<string, Stat>>();
+    const wire = new Map<string | undefined, Runs>();
     if (WIRE_GBIT > 0) {
       // The line-rate model: each node's uplink sends at most WIRE_GBIT (burst large enough that
       // tbf never has to split a 64 KB GSO packet).
@@ -153,7 +164,7 @@ async function main(): Promise<void> {
       for (const ns of uplinks) {
         await nsRun(ns, 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${WIRE_GBIT}gbit`, 'burst', '1mb', 'latency', '5ms']);
       }
-      const wOrder = ['twill', 'flannel', 'host'].filter((k) => paths[k]);
+      const wOrder = ['host', 'twill', 'flannel'].filter((k) => paths[k]);
       for (const cc of ccs) wire.set(cc, await measureAll(wOrder.map((k) => paths[k]!), cc));
     }
 
@@ -189,45 +200,51 @@ const LABEL: Record<string, string> = {
   host: 'anchor: host → host',
 };
 
-function report(cpu: Map<string | undefined, Map<string, Stat>>, wire: Map<string | undefined, Map<string, Stat>>,
+/** A run's paths in the table's order (twill first, the anchors last), not the order they ran in. */
+const shown = (s: Runs): [string, number[]][] => Object.keys(LABEL).filter((k) => s.has(k)).map((k) => [k, s.get(k)!]);
+
+function report(cpu: Map<string | undefined, Runs>, wire: Map<string | undefined, Runs>,
   ccs: (string | undefined)[], ccName: (cc: string | undefined) => string, pods: string): void {
   const f = (x: number) => x.toFixed(2);
+  const fr = (r: { med: number; min: number; max: number }) => `${f(r.med)} (${f(r.min)}–${f(r.max)})`;
   const ok = (x: number, goal: number) => (x >= goal ? '✅' : '❌');
   const goals: string[][] = [];
-  console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} interleaved runs, median (min–max) Gbit/s; twill pods via ${pods}, underlay veth MTU 1500 with GRO, overlay MTU ${1500 - 50}`);
+  const goal = (name: string, target: number, r: { med: number; min: number; max: number }) =>
+    goals.push([name, `≥ ${target.toFixed(2)}`, fr(r), ok(r.med, target)]);
+  console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} interleaved rounds; Gbit/s median (min–max); ratios are the median (min–max) of per-round ratios; twill pods via ${pods}, underlay veth MTU 1500 with GRO, overlay MTU ${1500 - 50}`);
+  const PODS = ['twill', 'routed', 'nobrnf'];
   for (const cc of ccs) {
     const s = cpu.get(cc)!;
-    const host = s.get('host')!.med;
-    const vx = s.get('vxlan')!.med;
-    const fl = s.get('flannel')?.med;
-    const rows = [...s.entries()].map(([k, x]) => [
-      LABEL[k]!, `${f(x.med)} (${f(x.min)}–${f(x.max)})`, f(x.med / host), k === 'host' ? '' : f(x.med / vx),
-      fl !== undefined && k !== 'flannel' && k !== 'host' && k !== 'vxlan' ? f(x.med / fl) : '',
+    const host = s.get('host')!;
+    const vx = s.get('vxlan')!;
+    const fl = s.get('flannel');
+    const rows = shown(s).map(([k, x]) => [
+      LABEL[k]!, fr(stat(x)), k === 'host' ? '' : fr(ratio(x, host)), k === 'host' || k === 'vxlan' ? '' : fr(ratio(x, vx)),
+      fl && PODS.includes(k) ? fr(ratio(x, fl)) : '',
     ]);
     console.log(`\nCPU-bound veth underlay, ${ccName(cc)}`);
     console.log(table(['path', 'Gbit/s', '÷ host → host', '÷ VXLAN alone', '÷ flannel'], rows));
-    const tw = s.get('twill')!.med;
-    goals.push([`(b) twill ÷ VXLAN alone, CPU-bound, ${ccName(cc)}`, '≥ 0.90', f(tw / vx), ok(tw / vx, 0.9)]);
-    const rt = s.get('routed')?.med;
-    if (rt !== undefined) goals.push([`    routed veth ÷ VXLAN alone (candidate wiring), ${ccName(cc)}`, '≥ 0.90', f(rt / vx), ok(rt / vx, 0.9)]);
-    if (fl !== undefined) goals.push([`(c) twill ÷ flannel, CPU-bound, ${ccName(cc)}`, '≥ 1.0', f(tw / fl), ok(tw / fl, 1.0)]);
+    const tw = s.get('twill')!;
+    goal(`(b) twill pod → pod ÷ VXLAN alone, CPU-bound, ${ccName(cc)}`, 0.9, ratio(tw, vx));
+    const rt = s.get('routed');
+    if (rt) goal(`    candidate: routed veth ÷ VXLAN alone, ${ccName(cc)}`, 0.9, ratio(rt, vx));
+    if (fl) goal(`(c) twill ÷ flannel pod → pod, CPU-bound, ${ccName(cc)}`, 1.0, ratio(tw, fl));
   }
   for (const cc of ccs) {
     const s = wire.get(cc);
     if (!s) continue;
-    const host = s.get('host')!.med;
-    const fl = s.get('flannel')?.med;
-    const rows = [...s.entries()].map(([k, x]) => [
-      LABEL[k]!, `${f(x.med)} (${f(x.min)}–${f(x.max)})`, f(x.med / host),
-      fl !== undefined && k === 'twill' ? f(x.med / fl) : '',
+    const host = s.get('host')!;
+    const fl = s.get('flannel');
+    const rows = shown(s).map(([k, x]) => [
+      LABEL[k]!, fr(stat(x)), k === 'host' ? '' : fr(ratio(x, host)), fl && k === 'twill' ? fr(ratio(x, fl)) : '',
     ]);
     console.log(`\nunderlay at a ${WIRE_GBIT} Gbit/s line rate (tbf per node uplink), ${ccName(cc)}`);
     console.log(table(['path', 'Gbit/s', '÷ host → host', '÷ flannel'], rows));
-    const tw = s.get('twill')!.med;
-    goals.push([`(a) twill ÷ host → host, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, '≥ 0.93', f(tw / host), ok(tw / host, 0.93)]);
-    if (fl !== undefined) goals.push([`(c) twill ÷ flannel, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, '≥ 1.0', f(tw / fl), ok(tw / fl, 1.0)]);
+    const tw = s.get('twill')!;
+    goal(`(a) twill pod → pod ÷ host → host, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, 0.93, ratio(tw, host));
+    if (fl) goal(`(c) twill ÷ flannel pod → pod, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, 1.0, ratio(tw, fl));
   }
-  console.log('\ngoals (medians of this run)');
+  console.log('\ngoals (issue 17 row 6), median (min–max) of per-round ratios in this run');
   console.log(table(['goal', 'target', 'measured', ''], goals));
   const dev = [...carried.entries()].map(([d, r]) => `${d} ≥ ${r.toFixed(3)}×`).join(', ');
   console.log(`\noverlay check: each overlay run's VXLAN device carried at least the bytes iperf3 sent (${dev})`);
