@@ -1,0 +1,10 @@
+// NetworkPolicy: the compiler (API objects → PolicyModel) and its nftables enforcer.
+export * from './types.js';
+export { compilePolicies, NAMESPACE_NAME_LABEL, type CompileInput } from './compile.js';
+export { compileSelector, selectorProblem } from './selector.js';
+export {
+  POLICY_FAMILY, POLICY_TABLE, comboChainName, createNftPolicyEnforcer, nftRunner, policyChainName, renderDiff, renderFull, renderPolicyState,
+  type ApplyResult, type ComboInfo, type DropCounter, type EnforcerOptions, type NftChain, type NftPolicyState, type NftRunner, type NftSet,
+  type PolicyDiff, type PolicyEnforcer,
+} from './nft.js';
+export { connectionAllowed, directionAllows, type Probe } from './evaluate.js';
