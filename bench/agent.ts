@@ -57,6 +57,10 @@ interface Run {
   convergeMs: number;
   readyMs?: number; reconcileMs?: number; kernelMs?: number; baselineMs?: number;
   hwmMiB?: number; settledMiB?: number;
+  /** twill: ms after spawn of each start-up milestone its log records (see PHASES). */
+  phases?: Record<string, number>;
+  /** twill at the settled point: what its own /metrics says the resident set holds, MiB. */
+  heap?: { used: number; total: number; external: number; rss: number };
 }
 interface LatencyResult { add: number[]; del: number[] }
 interface Idle { cpuPct: number; anchorCpuPct: number; anchorRssMiB: number }
@@ -120,6 +124,8 @@ async function oneStart(h: NetlinkHandle, a: AgentName, c: StartCtx): Promise<Ru
   const kw = new KernelWatch(h);
   let proc: ChildProcess | undefined;
   let log: () => string = () => '';
+  const marks: string[] = [];
+  const note = (what: string, t = performance.now()) => marks.push(`${new Date(performance.timeOrigin + t).toISOString()} bench: ${what}`);
   try {
     const converged = kw.waitFor(keys, true);
     const t0 = performance.now();
@@ -129,6 +135,7 @@ async function oneStart(h: NetlinkHandle, a: AgentName, c: StartCtx): Promise<Ru
     const exited = new Promise<never>((_, j) => p.once('exit', (code, sig) => j(new Error(`${a} exited (${code ?? sig}) before converging:\n${log().slice(-3000)}`))));
     exited.catch(() => undefined);
     const tConv = await Promise.race([converged, exited]);
+    note('spawn', t0); note('converged', tConv);
     const run: Run = { peers: c.n, start: c.k, agent: a, convergeMs: tConv - t0 };
     let tSettleFrom = tConv;
     if (a === 'twill') {
@@ -137,9 +144,11 @@ async function oneStart(h: NetlinkHandle, a: AgentName, c: StartCtx): Promise<Ru
       await Promise.race([waitReady(18471), exited]);
       tSettleFrom = performance.now();
       run.readyMs = tSettleFrom - t0;
+      note('ready', tSettleFrom);
       await waitLogged(log);   // pino writes asynchronously: the line may trail /readyz
       const f = firstApply(log());
       run.reconcileMs = f.ms; run.kernelMs = f.applyMs;
+      run.phases = phases(log(), performance.timeOrigin + t0, f.ms);
     }
     // What the listener counted, checked once against a dump of the agent's device (after the fact).
     await verifyKernel(h, a, c.peers);
@@ -147,6 +156,7 @@ async function oneStart(h: NetlinkHandle, a: AgentName, c: StartCtx): Promise<Ru
       await sleep(Math.max(0, MEM_SETTLE_S * 1000 - (performance.now() - tSettleFrom)));
       run.settledMiB = rssMiB(p.pid!);
       run.hwmMiB = hwmMiB(p.pid!);
+      if (a === 'twill') run.heap = await heapOf(18471);
     }
     if (c.last) {
       c.extra.latency[a] = await latency(kw, c.etcd, a, EVENTS);
@@ -162,7 +172,7 @@ async function oneStart(h: NetlinkHandle, a: AgentName, c: StartCtx): Promise<Ru
       clearTimeout(t);
     }
     await kw.close();
-    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${a}.${c.n}.${c.k}`, log());
+    if (process.env.TWILL_BENCH_LOG) writeFileSync(`${process.env.TWILL_BENCH_LOG}.${a}.${c.n}.${c.k}`, `${marks.join('\n')}\n${log()}`);
     // An empty kernel and no stale own lease for the next start (the device takes its routes,
     // neighbours and nexthops with it; both agents' forward rules go with the ruleset).
     try { execFileSync('ip', ['link', 'del', DEVS[a]], { stdio: 'ignore' }); } catch { /* not created */ }
@@ -192,6 +202,43 @@ function firstApply(log: string): { ms: number; applyMs: number } {
     if ((j.writes ?? 0) > 0) return { ms: j.ms ?? NaN, applyMs: j.applyMs ?? NaN };
   }
   return { ms: NaN, applyMs: NaN };
+}
+
+/** twill's start-up milestones, in the order they happen, by the log line that marks each. */
+const PHASES: [name: string, msg: string][] = [
+  ['first log line (node boot + module load)', 'twilld starting'],
+  ['underlay interface selected', 'underlay interface selected'],
+  ['etcd lease acquired', 'lease acquired'],
+  ['subnet file written', 'subnet file written'],
+  ['first reconcile started', ''],
+  ['first reconcile done', 'reconciled'],
+  ['traffic rules installed', 'traffic rules installed'],
+];
+
+/** ms after `spawnedAt` (epoch ms) of each PHASES milestone; the first log line stands for the first. */
+function phases(log: string, spawnedAt: number, reconcileMs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let first = true;
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const j = JSON.parse(line) as { time?: string; msg?: string; writes?: number };
+    const at = Date.parse(j.time ?? '') - spawnedAt;
+    if (first) { out[PHASES[0]![0]] = at; first = false; }
+    for (const [name, msg] of PHASES.slice(1)) {
+      if (msg === '' || out[name] !== undefined || j.msg !== msg) continue;
+      if (msg === 'reconciled' && (j.writes ?? 0) === 0) continue;
+      out[name] = at;
+      if (msg === 'reconciled') out['first reconcile started'] = at - reconcileMs;
+    }
+  }
+  return out;
+}
+
+/** The V8 heap and external memory twill's /metrics reports (prom-client's default metrics), MiB. */
+async function heapOf(port: number): Promise<{ used: number; total: number; external: number; rss: number } | undefined> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+  const get = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { used: get('nodejs_heap_size_used_bytes'), total: get('nodejs_heap_size_total_bytes'), external: get('nodejs_external_memory_bytes'), rss: get('process_resident_memory_bytes') };
 }
 
 /** Dumps the agent's device: every peer's route, ARP and FDB entry (and twill's nexthop) must be there. */
@@ -303,6 +350,18 @@ function report(runs: Run[], extra: Extra): void {
   console.log(table(['measure', 'twill', 'flannel', 'ratio twill/flannel', 'anchor: idle bare node', 'goal'], [
     memRow('peak RSS (VmHWM)', (r) => r.hwmMiB, 128), memRow(`settled RSS (${MEM_SETTLE_S} s)`, (r) => r.settledMiB, 96),
   ]));
+
+  const heaps = runs.filter((r) => r.peers === MAX && r.agent === 'twill' && r.heap).map((r) => r.heap!);
+  if (heaps.length) {
+    console.log(`twill's settled resident set by its own /metrics (median of ${heaps.length}): V8 heap used ${mib(quantile(heaps.map((x) => x.used), 0.5))} of ${mib(quantile(heaps.map((x) => x.total), 0.5))} allocated, external ${mib(quantile(heaps.map((x) => x.external), 0.5))}, resident ${mib(quantile(heaps.map((x) => x.rss), 0.5))}; an idle bare node holds ${anchorIdle ? mib(anchorIdle.anchorRssMiB) : '–'}`);
+  }
+  const ph = runs.filter((r) => r.peers === MAX && r.agent === 'twill' && r.phases).map((r) => r.phases!);
+  if (ph.length) {
+    console.log(`\ntwill start-up at ${MAX} peers: ms after spawn of each milestone in its log (ms resolution), median of ${ph.length} start${ph.length > 1 ? 's (range)' : ''}`);
+    const rows = PHASES.map(([name]) => [name, med(ph.map((x) => x[name]).filter((x): x is number => x !== undefined), fmtMs)]);
+    rows.push(['ready (/readyz polled every 5 ms once converged)', med(of(MAX, 'twill', (r) => r.readyMs), fmtMs)]);
+    console.log(table(['milestone', 'after spawn'], rows));
+  }
 
   const lt = extra.latency.twill, lf = extra.latency.flannel;
   if (lt) {
