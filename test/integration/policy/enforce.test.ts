@@ -247,3 +247,38 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     expect(await observe(['x/b -> x/a tcp 80 ok'])).toEqual(['x/b -> x/a tcp 80 ok']);
   });
 });
+
+describeRoot('network policy: dual-stack and SCTP rules load into the kernel', () => {
+  it('IPv6 pod addresses, v6 ipBlock ranges with except, named ports on v6 and SCTP ports are accepted by nft', async () => {
+    const ns = `${uniquePrefix('twp')}v6`;
+    await addNetns(ns);
+    try {
+      const list = [pod('x', 'a', { ips: ['10.0.1.1', 'fd00::1'], http: 8080 }), pod('x', 'b', { ips: ['10.0.1.2', 'fd00::2'] })];
+      const model = compilePolicies({
+        policies: [
+          np('x', 'v6', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: {} }, { ipBlock: { cidr: 'fd00:1::/48', except: ['fd00:1:0:8000::/49'] } }], ports: [{ port: 'http' }, { protocol: 'SCTP', port: 9000, endPort: 9100 }] }] }),
+          np('x', 'v6-eg', { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port: 'http' }] }] }),
+        ],
+        namespaces: namespaces(),
+        pods: list,
+        nodeName: 'n1',
+      });
+      const e = createNftPolicyEnforcer({ netns: ns });
+      expect((await e.apply(model)).mode).toBe('full');
+      const text = await inNs(ns, 'nft', 'list', 'table', 'inet', 'twill-policy');
+      // the /48 minus its upper /49 is the lower /49, which nft prints back as a prefix
+      expect(text).toContain('fd00:1::/49');
+      expect(text).not.toContain('fd00:1:0:8000::');
+      expect(text).toMatch(/fd00::1 \. tcp \. 8080/);
+      expect(text).toContain('sctp . 9000-9100');
+      expect(text).toMatch(/fd00::1 : goto in-pods\/[0-9a-f]{16}/);
+      expect(text).toMatch(/fd00::2 : goto eg-pods\/[0-9a-f]{16}/);
+      // and an incremental change on the v6 side
+      const r = await e.apply(compilePolicies({ policies: [], namespaces: namespaces(), pods: list, nodeName: 'n1' }));
+      expect(r.mode).toBe('incremental');
+      expect(await inNs(ns, 'nft', 'list', 'table', 'inet', 'twill-policy')).not.toContain('fd00');
+    } finally {
+      await delNetns(ns);
+    }
+  });
+});
