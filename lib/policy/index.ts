@@ -5,6 +5,6 @@ export { compileSelector, selectorProblem } from './selector.js';
 export {
   POLICY_FAMILY, POLICY_TABLE, comboChainName, createNftPolicyEnforcer, nftRunner, policyChainName, renderDiff, renderFull, renderPolicyState,
   type ApplyResult, type ComboInfo, type DropCounter, type EnforcerOptions, type NftChain, type NftPolicyState, type NftRunner, type NftSet,
-  type PolicyDiff, type PolicyEnforcer,
+  type PolicyDiff, type PolicyEnforcer, type RenderOptions,
 } from './nft.js';
 export { connectionAllowed, directionAllows, type Probe } from './evaluate.js';

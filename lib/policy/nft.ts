@@ -30,6 +30,8 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { TwillError } from '../errors.js';
+import { tryParsePrefix } from '../ip/prefix.js';
+import { prefixInterval, toAddrSet } from './addrset.js';
 import type { AddrRange, CompiledPolicy, CompiledRule, Direction, PolicyModel } from './types.js';
 
 export const POLICY_FAMILY = 'inet';
@@ -112,8 +114,21 @@ function ruleLines(dir: Direction, chain: string, i: number, rule: CompiledRule,
   return out;
 }
 
+export interface RenderOptions {
+  /** The table name (tests use their own); default `twill-policy`. */
+  table?: string;
+  /**
+   * The new-pod window guard: the local node's pod CIDRs. When set, forwarded traffic to or from
+   * an address inside them that the model does not know as a local pod is dropped (and counted),
+   * so a pod whose Pod object the agent has not seen yet is closed, not open, until its policies
+   * are in place. Known pods that no policy isolates pass as before.
+   */
+  guardCidrs?: readonly string[];
+}
+
 /** The desired table for a model. Pure; deterministic for equal models. */
-export function renderPolicyState(model: PolicyModel, table = POLICY_TABLE): NftPolicyState {
+export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}): NftPolicyState {
+  const table = opts.table ?? POLICY_TABLE;
   const sets = new Map<string, NftSet>();
   const chains = new Map<string, NftChain>();
   const combos: ComboInfo[] = [];
@@ -149,16 +164,33 @@ export function renderPolicyState(model: PolicyModel, table = POLICY_TABLE): Nft
   addSet(sets, 'eg4', 'ipv4_addr : verdict', false, vmaps.eg4 ?? []);
   addSet(sets, 'eg6', 'ipv6_addr : verdict', false, vmaps.eg6 ?? []);
 
+  const guard: Record<'ingress' | 'egress', string[]> = { ingress: [], egress: [] };
+  if (opts.guardCidrs !== undefined) {
+    const cidrs = opts.guardCidrs.map((c) => {
+      const p = tryParsePrefix(c, { normalize: true });
+      if (!p) throw new TwillError('CONFIG_INVALID', `network policy: guard CIDR "${c}" is not a CIDR`, { field: 'guardCidrs', value: c });
+      return prefixInterval(p);
+    });
+    const fmt = (f: 4 | 6) => toAddrSet(cidrs.filter((i) => i.family === f))[f === 4 ? 'v4' : 'v6'].map(rangeElement);
+    addSet(sets, 'local4', 'ipv4_addr', true, fmt(4));
+    addSet(sets, 'local6', 'ipv6_addr', true, fmt(6));
+    const known = model.localPods.flatMap((p) => p.ips);
+    addSet(sets, 'known4', 'ipv4_addr', false, known.filter((ip) => !ip.includes(':')));
+    addSet(sets, 'known6', 'ipv6_addr', false, known.filter((ip) => ip.includes(':')));
+    guard.ingress = ['ip daddr @local4 ip daddr != @known4 counter drop', 'ip6 daddr @local6 ip6 daddr != @known6 counter drop'];
+    guard.egress = ['ip saddr @local4 ip saddr != @known4 counter drop', 'ip6 saddr @local6 ip6 saddr != @known6 counter drop'];
+  }
+
   const established = 'ct state established,related accept';
   chains.set('egress', {
     name: 'egress',
     header: 'type filter hook forward priority filter; policy accept;',
-    rules: [established, 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6'],
+    rules: [established, 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6', ...guard.egress],
   });
   chains.set('ingress', {
     name: 'ingress',
     header: 'type filter hook forward priority filter + 1; policy accept;',
-    rules: [established, 'fib saddr type local accept', 'ip daddr vmap @in4', 'ip6 daddr vmap @in6'],
+    rules: [established, 'fib saddr type local accept', 'ip daddr vmap @in4', 'ip6 daddr vmap @in6', ...guard.ingress],
   });
   return { table, sets, chains, combos };
 }
@@ -285,7 +317,19 @@ export interface ApplyResult {
   fallbackReason?: string;
 }
 
-export interface DropCounter { direction: Direction; namespace: string; policies: string[]; chain: string; packets: number; bytes: number }
+/**
+ * One drop counter. reason `policy`: packets of a combination of policies (namespace and policy
+ * keys) that no rule allowed; `unknown-pod`: the new-pod guard (namespace '' and no policies).
+ */
+export interface DropCounter {
+  reason: 'policy' | 'unknown-pod';
+  direction: Direction;
+  namespace: string;
+  policies: string[];
+  chain: string;
+  packets: number;
+  bytes: number;
+}
 
 export interface PolicyEnforcer {
   /** Makes the kernel match the model: the whole table the first time, a diff afterwards. */
@@ -298,7 +342,13 @@ export interface PolicyEnforcer {
   installed(): NftPolicyState | undefined;
 }
 
-export interface EnforcerOptions { run?: NftRunner; netns?: string; table?: string }
+export interface EnforcerOptions {
+  run?: NftRunner;
+  netns?: string;
+  table?: string;
+  /** See RenderOptions.guardCidrs. */
+  guardCidrs?: readonly string[];
+}
 
 export function createNftPolicyEnforcer(opts: EnforcerOptions = {}): PolicyEnforcer {
   const run = opts.run ?? nftRunner(opts.netns);
@@ -313,7 +363,7 @@ export function createNftPolicyEnforcer(opts: EnforcerOptions = {}): PolicyEnfor
 
   return {
     apply: (model) => serial(async (): Promise<ApplyResult> => {
-      const want = renderPolicyState(model, table);
+      const want = renderPolicyState(model, opts.guardCidrs === undefined ? { table } : { table, guardCidrs: opts.guardCidrs });
       if (current) {
         const diff = renderDiff(current, want);
         if (diff.text === '') return { mode: 'none', diff };
@@ -343,11 +393,16 @@ export function createNftPolicyEnforcer(opts: EnforcerOptions = {}): PolicyEnfor
       const json = JSON.parse(await run(['-j', 'list', 'table', POLICY_FAMILY, table])) as { nftables: { rule?: { chain: string; expr: Record<string, unknown>[] } }[] };
       const out: DropCounter[] = [];
       for (const item of json.nftables) {
-        const combo = item.rule ? combos.get(item.rule.chain) : undefined;
-        if (!combo || !item.rule) continue;
+        if (!item.rule) continue;
+        const chain = item.rule.chain;
+        const combo = combos.get(chain);
+        const base = chain === 'ingress' || chain === 'egress' ? chain : undefined;
+        if (!combo && !base) continue;
         for (const e of item.rule.expr) {
           const c = e.counter as { packets: number; bytes: number } | undefined;
-          if (c) out.push({ direction: combo.direction, namespace: combo.namespace, policies: combo.policies, chain: combo.chain, packets: c.packets, bytes: c.bytes });
+          if (!c) continue;
+          if (combo) out.push({ reason: 'policy', direction: combo.direction, namespace: combo.namespace, policies: combo.policies, chain, packets: c.packets, bytes: c.bytes });
+          else if (base) out.push({ reason: 'unknown-pod', direction: base, namespace: '', policies: [], chain, packets: c.packets, bytes: c.bytes });
         }
       }
       return out;

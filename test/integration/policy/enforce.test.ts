@@ -208,7 +208,7 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
   it('counts drops per combination of policies (namespace and policy names)', async () => {
     await enforcer.apply(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]));
     const zero = await enforcer.dropCounters();
-    expect(zero).toEqual([{ direction: 'ingress', namespace: 'x', policies: ['x/deny'], chain: expect.stringMatching(/^in-pods\//), packets: 0, bytes: 0 }]);
+    expect(zero).toEqual([{ reason: 'policy', direction: 'ingress', namespace: 'x', policies: ['x/deny'], chain: expect.stringMatching(/^in-pods\//), packets: 0, bytes: 0 }]);
     await observe(['y/a -> x/a tcp 80 no', 'z/a -> x/a udp 53 no']);
     const [c] = await enforcer.dropCounters();
     expect(c?.packets).toBeGreaterThanOrEqual(2);
@@ -245,6 +245,26 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     expect(tables).not.toContain('twill-policy');
     expect(tables).toContain('table ip foreign');
     expect(await observe(['x/b -> x/a tcp 80 ok'])).toEqual(['x/b -> x/a tcp 80 ok']);
+  });
+
+  it('the new-pod guard keeps a pod the agent does not know yet closed, then opens it as a known pod', async () => {
+    const guarded = createNftPolicyEnforcer({ netns: topo.node, guardCidrs: ['10.0.0.0/16'] });
+    const policies = [np('x', 'deny', { podSelector: { matchLabels: { pod: 'b' } } })];
+    const unseen = clusterPods().filter((p) => p.metadata.name !== 'b');
+    try {
+      await guarded.apply(compile(policies, unseen));
+      // x/b is not in the model: closed both ways, except to and from the node itself
+      const closed = ['y/a -> x/b tcp 80 no', 'outside -> x/b tcp 80 no', 'x/b -> y/a tcp 80 no', 'x/b -> 10.9.0.2 tcp 9 no', 'node -> x/b tcp 80 ok', 'y/a -> x/a tcp 80 ok', 'x/a -> z/a udp 53 ok'];
+      expect(await observe(closed)).toEqual(closed);
+      const counters = await guarded.dropCounters();
+      expect(counters.filter((c) => c.reason === 'unknown-pod').reduce((n, c) => n + c.packets, 0)).toBeGreaterThanOrEqual(4);
+      // now the agent knows it, selected by a deny policy: ingress stays closed, egress opens
+      await guarded.apply(compile(policies));
+      const known = ['y/a -> x/b tcp 80 no', 'x/b -> y/a tcp 80 ok', 'x/b -> 10.9.0.2 tcp 9 refused', 'node -> x/b tcp 80 ok'];
+      expect(await observe(known)).toEqual(known);
+    } finally {
+      await guarded.remove();
+    }
   });
 });
 

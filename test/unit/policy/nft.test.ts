@@ -66,6 +66,30 @@ describe('renderPolicyState', () => {
     expect([...s.chains.keys()]).toEqual(['egress', 'ingress']);
   });
 
+  it('the new-pod guard: addresses in the pod CIDRs that are not known local pods are dropped, after the dispatch', () => {
+    const s = renderPolicyState(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]), { guardCidrs: ['10.0.0.0/16', 'fd00::/64', '10.2.0.7/24', '10.1.0.0/16'] });
+    expect(s.sets.get('local4')?.elements).toEqual(['10.0.0.0-10.1.255.255', '10.2.0.0-10.2.0.255']); // adjacent CIDRs merge; host bits ignored
+    expect(s.sets.get('local6')?.elements).toEqual(['fd00::-fd00::ffff:ffff:ffff:ffff']);
+    // every known local pod, isolated or not
+    expect(s.sets.get('known4')?.elements).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.2.1', '10.0.2.2', '10.0.2.3', '10.0.3.1', '10.0.3.2', '10.0.3.3']);
+    expect(s.chains.get('ingress')?.rules.slice(2)).toEqual(['ip daddr vmap @in4', 'ip6 daddr vmap @in6', 'ip daddr @local4 ip daddr != @known4 counter drop', 'ip6 daddr @local6 ip6 daddr != @known6 counter drop']);
+    expect(s.chains.get('egress')?.rules.slice(3)).toEqual(['ip saddr @local4 ip saddr != @known4 counter drop', 'ip6 saddr @local6 ip6 saddr != @known6 counter drop']);
+    expect(renderPolicyState(compile([])).sets.has('known4')).toBe(false);
+    expect(() => renderPolicyState(compile([]), { guardCidrs: ['10.0.0.0/40'] })).toThrow(/guard CIDR "10.0.0.0\/40" is not a CIDR/);
+  });
+
+  it('a new pod under the guard is one element add to known4 (plus its dispatch, when a policy selects it)', () => {
+    const without = pods().filter((p) => !(p.metadata.namespace === 'x' && p.metadata.name === 'b'));
+    const opts = { guardCidrs: ['10.0.0.0/16'] };
+    const policies = [np('x', 'deny', { podSelector: {} })];
+    const d = renderDiff(renderPolicyState(compile(policies, without), opts), renderPolicyState(compile(policies), opts));
+    expect(d.text).toBe([
+      `add element inet twill-policy in4 { 10.0.1.2 : goto ${comboChainName('ingress', ['x/deny'])} }`,
+      'add element inet twill-policy known4 { 10.0.1.2 }',
+      '',
+    ].join('\n'));
+  });
+
   it('names too long for nft keep the namespace and hash the policy name', () => {
     const long = 'p'.repeat(250);
     expect(policyChainName('ingress', { namespace: 'x', name: 'short' })).toBe('in/x/short');
@@ -196,6 +220,9 @@ describe('createNftPolicyEnforcer (fake nft)', () => {
     const e = createNftPolicyEnforcer({ run: f.run });
     expect(await e.dropCounters()).toEqual([]);
     await e.apply(compile([np('x', 'deny', { podSelector: {} })]));
-    expect(await e.dropCounters()).toEqual([{ direction: 'ingress', namespace: 'x', policies: ['x/deny'], chain: comboChainName('ingress', ['x/deny']), packets: 7, bytes: 420 }]);
+    expect(await e.dropCounters()).toEqual([
+      { reason: 'policy', direction: 'ingress', namespace: 'x', policies: ['x/deny'], chain: comboChainName('ingress', ['x/deny']), packets: 7, bytes: 420 },
+      { reason: 'unknown-pod', direction: 'ingress', namespace: '', policies: [], chain: 'ingress', packets: 99, bytes: 1 },
+    ]);
   });
 });
