@@ -67,8 +67,8 @@ describe('renderPolicyState', () => {
   });
 
   it('the new-pod guard: addresses in the pod CIDRs that are not known local pods are dropped, after the dispatch', () => {
-    const s = renderPolicyState(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]), { guardCidrs: ['10.0.0.0/16', 'fd00::/64', '10.2.0.7/24', '10.1.0.0/16'] });
-    expect(s.sets.get('local4')?.elements).toEqual(['10.0.0.0-10.1.255.255', '10.2.0.0-10.2.0.255']); // adjacent CIDRs merge; host bits ignored
+    const s = renderPolicyState(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]), { guardCidrs: ['10.0.0.0/16', 'fd00::/64', '10.3.0.7/24', '10.1.0.0/16'] });
+    expect(s.sets.get('local4')?.elements).toEqual(['10.0.0.0-10.1.255.255', '10.3.0.0-10.3.0.255']); // adjacent CIDRs merge; host bits ignored
     expect(s.sets.get('local6')?.elements).toEqual(['fd00::-fd00::ffff:ffff:ffff:ffff']);
     // every known local pod, isolated or not
     expect(s.sets.get('known4')?.elements).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.2.1', '10.0.2.2', '10.0.2.3', '10.0.3.1', '10.0.3.2', '10.0.3.3']);
