@@ -35,18 +35,17 @@
 //        [--no-flannel] [--no-wirings]
 import { existsSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
-import { join, resolve } from 'node:path';
 import { startCluster, DEFAULT_NET_CONF, type Cluster } from '../test/harness/cluster.js';
 import { nthAddress } from '../test/harness/ipv4.js';
 import { ipJson, nsRun } from '../test/harness/exec.js';
 import { readSubnetEnv } from '../test/harness/subnet-env.js';
 import { onProcessExit } from '../test/harness/procs.js';
+import { CNI_BIN } from '../test/harness/paths.js';
 import { deleteNetns } from '../test/harness/underlay.js';
 import { table, quantile } from './lib/report.js';
 import { FlannelNodes, FLANNEL_DEVICE } from './lib/flannel-node.js';
 import { addRoutedPod, txBytes } from './lib/throughput-wiring.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
 const SECONDS = Number(flag('seconds', '3'));
@@ -115,7 +114,7 @@ async function setBridgeNf(c: Cluster, on: boolean): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) { console.log('bench/throughput: needs root (network namespaces); skipped'); return; }
-  const pods = existsSync(join(ROOT, 'dist/cni/twill')) ? 'cni' : 'standin';
+  const pods = existsSync(CNI_BIN) ? 'cni' : 'standin';
   const c = await startCluster({ nodes: 2, pods, podsPerNode: 1, logLevel: 'warn', ipMasq: true });
   const fl = FLANNEL ? new FlannelNodes(c, 2) : undefined;
   try {
