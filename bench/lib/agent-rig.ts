@@ -114,6 +114,14 @@ export function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]);
 }
+/**
+ * cpuTicks plus the CPU of child processes it has waited for (cutime + cstime): both agents check
+ * their traffic rules by running nft / iptables, and that work is billed to the children.
+ */
+export function cpuTicksWithChildren(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
 const statusKiB = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 export const rssMiB = (pid: number) => statusKiB(pid, 'VmRSS') / 1024;
 /** Peak RSS since the process started (VmHWM). */
