@@ -1,4 +1,4 @@
-// KubeSubnetManager.acquireLease / renewLease / previousVtepMac through the real client-node
+// KubeSubnetManager.acquireLease / renewLease / previousVtepMac through twill's own kube client (lib/subnet/kube-client.ts)
 // against the fake API server.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // Shared set-up for the kube-mode tests: a fake API server on 127.0.0.1, a net-conf.json in a
-// temporary directory, a KubeSubnetManager talking to it through the real client-node, a log
+// temporary directory, a KubeSubnetManager talking to it through twill's own kube client, a log
 // capture, and a collector for watchLeases events.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

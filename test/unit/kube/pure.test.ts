@@ -136,7 +136,7 @@ describe('NodeLeaseTracker', () => {
 describe('connection set-up', () => {
   it('plain http URL, kubeconfig with URL override, in-cluster, and a clear error outside a pod', () => {
     const kc = buildKubeConfig({ kubeApiUrl: 'http://127.0.0.1:6443/', env: {} });
-    expect(kc.getCurrentCluster()).toMatchObject({ server: 'http://127.0.0.1:6443', skipTLSVerify: true });
+    expect(kc).toMatchObject({ server: 'http://127.0.0.1:6443', skipTLSVerify: true });
     const dir = mkdtempSync(join(tmpdir(), 'twill-kc-'));
     try {
       const file = join(dir, 'kubeconfig');
@@ -146,8 +146,8 @@ describe('connection set-up', () => {
         'users: [{name: u, user: {token: abc}}]',
         'contexts: [{name: c, context: {cluster: k, user: u}}]',
       ].join('\n'));
-      expect(buildKubeConfig({ kubeconfigFile: file, env: {} }).getCurrentCluster()?.server).toBe('https://10.0.0.1:6443');
-      expect(buildKubeConfig({ kubeconfigFile: file, kubeApiUrl: 'https://192.0.2.1:6443', env: {} }).getCurrentCluster()?.server).toBe('https://192.0.2.1:6443');
+      expect(buildKubeConfig({ kubeconfigFile: file, env: {} })).toMatchObject({ server: 'https://10.0.0.1:6443', token: 'abc', skipTLSVerify: false });
+      expect(buildKubeConfig({ kubeconfigFile: file, kubeApiUrl: 'https://192.0.2.1:6443', env: {} }).server).toBe('https://192.0.2.1:6443');
       expect(() => buildKubeConfig({ kubeconfigFile: join(dir, 'missing'), env: {} })).toThrow(/--kubeconfig-file/);
       // in-cluster: service-account files under a test root
       const sa = join(dir, 'var/run/secrets/kubernetes.io/serviceaccount');
@@ -155,16 +155,48 @@ describe('connection set-up', () => {
       writeFileSync(join(sa, 'token'), 'tok');
       writeFileSync(join(sa, 'ca.crt'), '');
       const inCluster = buildKubeConfig({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, pathPrefix: dir });
-      expect(inCluster.getCurrentCluster()?.server).toBe('https://10.96.0.1:443');
+      expect(inCluster).toMatchObject({ server: 'https://10.96.0.1:443', tokenFile: join(sa, 'token') });
       // --kube-api-url in a pod keeps the service-account credentials
       const direct = buildKubeConfig({ kubeApiUrl: 'https://192.0.2.1:6443', env: {}, pathPrefix: dir });
-      expect(direct.getCurrentCluster()?.server).toBe('https://192.0.2.1:6443');
-      expect(direct.getCurrentUser()?.authProvider?.name).toBe('tokenFile');
+      expect(direct).toMatchObject({ server: 'https://192.0.2.1:6443', tokenFile: join(sa, 'token') });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
     expect(() => buildKubeConfig({ env: {}, pathPrefix: '/nonexistent' })).toThrow(/--kube-api-url or --kubeconfig-file/);
     expect(() => buildKubeConfig({ kubeApiUrl: 'ftp://x', env: {} })).toThrow(/must be an http\(s\) URL/);
+  });
+
+  it('kubeconfig: files relative to the kubeconfig, -data in base64, tokenFile, and unsupported credentials refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twill-kc-'));
+    try {
+      const write = (name: string, lines: string[]) => { writeFileSync(join(dir, name), lines.join('\n')); return join(dir, name); };
+      mkdirSync(join(dir, 'pki'));
+      writeFileSync(join(dir, 'pki', 'ca.crt'), 'CA-PEM');
+      writeFileSync(join(dir, 'pki', 'me.crt'), 'CERT-PEM');
+      writeFileSync(join(dir, 'pki', 'me.key'), 'KEY-PEM');
+      const base = ['apiVersion: v1', 'kind: Config', 'current-context: c', 'contexts:', '- name: c', '  context: {cluster: k, user: u}'];
+      const certs = buildKubeConfig({ env: {}, kubeconfigFile: write('certs', [...base,
+        'clusters:', '- name: k', '  cluster:', '    server: https://10.0.0.1:6443/', '    certificate-authority: pki/ca.crt', '    tls-server-name: api.example',
+        'users:', '- name: u', '  user:', '    client-certificate: pki/me.crt', `    client-key: ${join(dir, 'pki', 'me.key')}`]) });
+      expect(certs).toMatchObject({ server: 'https://10.0.0.1:6443', skipTLSVerify: false, tlsServerName: 'api.example' });
+      expect([certs.ca?.toString(), certs.cert?.toString(), certs.key?.toString()]).toEqual(['CA-PEM', 'CERT-PEM', 'KEY-PEM']);
+      const b64 = (s: string) => Buffer.from(s).toString('base64');
+      const data = buildKubeConfig({ env: {}, kubeconfigFile: write('data', [...base,
+        'clusters:', '- name: k', '  cluster: {server: "https://h:6443", certificate-authority-data: ' + b64('CA2') + ', insecure-skip-tls-verify: true}',
+        'users:', '- name: u', '  user: {tokenFile: tok}']) });
+      expect(data).toMatchObject({ skipTLSVerify: true, tokenFile: join(dir, 'tok') });
+      expect(data.ca?.toString()).toBe('CA2');
+      const refuse = (user: string) => () => buildKubeConfig({ env: {}, kubeconfigFile: write('x', [...base, 'clusters: [{name: k, cluster: {server: "https://h"}}]', 'users:', '- name: u', `  user: ${user}`]) });
+      expect(refuse('{exec: {command: aws}}')).toThrow(/"exec" credentials are not supported/);
+      expect(refuse('{auth-provider: {name: gcp}}')).toThrow(/"auth-provider" credentials are not supported/);
+      expect(refuse('{client-certificate: pki/me.crt}')).toThrow(/client-certificate and client-key go together/);
+      expect(refuse('{client-certificate: nope.crt, client-key: pki/me.key}')).toThrow(/client-certificate: cannot read/);
+      expect(() => buildKubeConfig({ env: {}, kubeconfigFile: write('noctx', ['apiVersion: v1', 'clusters: []']) })).toThrow(/no current-context/);
+      expect(() => buildKubeConfig({ env: {}, kubeconfigFile: write('nocluster', [...base, 'clusters: []', 'users: [{name: u, user: {}}]']) })).toThrow(/clusters: no entry named "k"/);
+      expect(() => buildKubeConfig({ env: {}, kubeconfigFile: write('bad', ['{']) })).toThrow(/--kubeconfig-file: .* cannot be loaded/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('error messages are one readable line', () => {

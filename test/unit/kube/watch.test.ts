@@ -1,4 +1,4 @@
-// KubeSubnetManager.watchLeases through the real client-node against the fake API server:
+// KubeSubnetManager.watchLeases through twill's own kube client (lib/subnet/kube-client.ts) against the fake API server:
 // snapshot, added/changed/removed, ignored nodes, invalid annotations, 410 → relist, dropped
 // watches, outages.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
