@@ -20,12 +20,12 @@
 //   from the node itself is always allowed by the enforcer (kubelet probes), not by a rule.
 // - A policy with a field twill cannot express is reported in `rejected` and left out whole
 //   (it neither isolates nor allows), so it is never half-applied.
-import { tryParseIp, type Family } from '../ip/addr.js';
+import { formatIp, tryParseIp, type Family } from '../ip/addr.js';
 import { tryParsePrefix } from '../ip/prefix.js';
-import { prefixInterval, subtract, toAddrSet, type Interval } from './addrset.js';
+import { normalize, prefixInterval, subtract, type Interval } from './addrset.js';
 import { compileSelector, selectorProblem, type LabelPredicate, type Labels } from './selector.js';
 import type {
-  CompiledPolicy, CompiledPorts, CompiledRule, LabelSelector, LocalPodPolicy, Namespace, NetworkPolicy, NetworkPolicyPeer,
+  AddrRange, AddrSet, CompiledPolicy, CompiledPorts, CompiledRule, LabelSelector, LocalPodPolicy, Namespace, NetworkPolicy, NetworkPolicyPeer,
   NetworkPolicyPort, Pod, PolicyModel, PolicyProblem, PortRange, Protocol, ResolvedPort,
 } from './types.js';
 
@@ -42,13 +42,16 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
+/** A pod address, with its peer-set element made once per compile rather than once per rule. */
+interface PodIp { family: Family; value: bigint; text: string; range: AddrRange }
+
 /** A pod reduced to what matching needs. */
 interface PodView {
   namespace: string;
   name: string;
   labels: Labels;
   nsLabels: Labels;
-  ips: { family: Family; value: bigint; text: string }[];
+  ips: PodIp[];
   /** `${protocol}/${name}` → containerPort. */
   named: Map<string, number>;
   local: boolean;
@@ -56,7 +59,11 @@ interface PodView {
 
 type PortSpec = { protocol: Protocol; kind: 'range'; from: number; to: number } | { protocol: Protocol; kind: 'name'; name: string };
 
-interface PeerSpec { selectsPod?: (p: PodView) => boolean; block?: Interval[] }
+/** A peer: an ipBlock, or pods chosen by namespace (by name, or by selector) and pod labels. */
+interface PeerSpec { block?: Interval[]; nsName?: string; nsSel?: LabelPredicate; podSel?: LabelPredicate }
+
+/** The pods, indexed the way peers look them up: by namespace, with the namespace's labels. */
+interface PodIndex { all: readonly PodView[]; byNs: Map<string, { nsLabels: Labels; pods: PodView[] }> }
 
 interface RuleSpec { peers: PeerSpec[] | 'any'; ports: PortSpec[] | 'any' }
 
@@ -134,9 +141,8 @@ function parsePeer(peer: NetworkPolicyPeer, policyNs: string, field: string): Pe
   }
   if (!hasPod && !hasNs) throw new Problem(field, 'must set podSelector, namespaceSelector or ipBlock');
   const podSel = hasPod ? checkSelector(peer.podSelector, `${field}.podSelector`) : () => true;
-  if (!hasNs) return { selectsPod: (p) => p.namespace === policyNs && podSel(p.labels) };
-  const nsSel = checkSelector(peer.namespaceSelector, `${field}.namespaceSelector`);
-  return { selectsPod: (p) => nsSel(p.nsLabels) && podSel(p.labels) };
+  if (!hasNs) return { nsName: policyNs, podSel };
+  return { nsSel: checkSelector(peer.namespaceSelector, `${field}.namespaceSelector`), podSel };
 }
 
 function parseRule(rule: { peers: NetworkPolicyPeer[] | null | undefined; ports: NetworkPolicyPort[] | null | undefined }, ns: string, field: string, peerField: string): RuleSpec {
@@ -186,7 +192,9 @@ function viewPods(pods: readonly Pod[], nsLabels: Map<string, Labels>, nodeName:
     const ips: PodView['ips'] = [];
     for (const text of podIps(pod)) {
       const ip = tryParseIp(text);
-      if (ip) ips.push({ family: ip.family, value: ip.value, text: ip.family === 4 ? text : text.toLowerCase() });
+      if (!ip) continue;
+      const canonical = formatIp(ip);
+      ips.push({ family: ip.family, value: ip.value, text: canonical, range: { from: canonical, to: canonical } });
     }
     if (ips.length === 0) continue;
     const named = new Map<string, number>();
@@ -210,10 +218,6 @@ function viewPods(pods: readonly Pod[], nsLabels: Map<string, Labels>, nodeName:
     });
   }
   return out;
-}
-
-function podIntervals(p: PodView): Interval[] {
-  return p.ips.map((ip) => ({ family: ip.family, from: ip.value, to: ip.value }));
 }
 
 function inBlock(p: PodView, block: readonly Interval[]): boolean {
@@ -248,28 +252,74 @@ function resolveNamed(ports: PortSpec[], on: readonly PodView[]): ResolvedPort[]
 
 function cmp(a: string, b: string): number { return a < b ? -1 : a > b ? 1 : 0; }
 
-function compileRule(rule: RuleSpec, dir: 'ingress' | 'egress', selectedLocal: readonly PodView[], all: readonly PodView[]): CompiledRule {
+/**
+ * The peer addresses of a rule: ipBlock ranges (merged), plus each selected pod address not
+ * already inside one of them, as a single element of its own. Pod addresses are never merged
+ * with each other, so a pod coming or going is exactly one element added or deleted.
+ */
+function peerAddrSet(blocks: Interval[], chosen: Iterable<PodView>): AddrSet {
+  const out: AddrSet = { v4: [], v6: [] };
+  for (const family of [4, 6] as const) {
+    const ranges = normalize(blocks.filter((b) => b.family === family));
+    const items: { at: bigint; r: AddrRange }[] = ranges.map((r) => ({
+      at: r.from,
+      r: { from: formatIp({ family, value: r.from }), to: formatIp({ family, value: r.to }) },
+    }));
+    const seen = new Set<PodIp>();
+    for (const p of chosen) {
+      for (const ip of p.ips) {
+        if (ip.family !== family || seen.has(ip)) continue;
+        seen.add(ip);
+        if (ranges.length === 0 || !covered(ranges, ip.value)) items.push({ at: ip.value, r: ip.range });
+      }
+    }
+    items.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    out[family === 4 ? 'v4' : 'v6'] = items.map((i) => i.r);
+  }
+  return out;
+}
+
+/** Binary search in sorted, disjoint ranges. */
+function covered(ranges: readonly Interval[], v: bigint): boolean {
+  let lo = 0, hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = ranges[mid] as Interval;
+    if (v < r.from) hi = mid - 1;
+    else if (v > r.to) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+function compileRule(rule: RuleSpec, dir: 'ingress' | 'egress', selectedLocal: readonly PodView[], index: PodIndex): CompiledRule {
+  const all = index.all;
+  const named = rule.ports !== 'any' && rule.ports.some((p) => p.kind === 'name');
   let peerPods: readonly PodView[] = all;
   let peers: CompiledRule['peers'] = 'any';
   if (rule.peers !== 'any') {
-    const ivs: Interval[] = [];
-    const chosen = new Set<PodView>();
+    const blocks: Interval[] = [];
+    const chosen: PodView[] = [];
+    const blockPods: PodView[] = [];
     for (const peer of rule.peers) {
       if (peer.block) {
-        ivs.push(...peer.block);
+        blocks.push(...peer.block);
         // a named port towards an ipBlock resolves on the pods whose address lies in the block
-        if (dir === 'egress') for (const p of all) if (inBlock(p, peer.block)) chosen.add(p);
-      } else if (peer.selectsPod) {
-        for (const p of all) if (peer.selectsPod(p)) { chosen.add(p); ivs.push(...podIntervals(p)); }
+        if (dir === 'egress' && named) for (const p of all) if (inBlock(p, peer.block)) blockPods.push(p);
+      } else if (peer.podSel) {
+        // scan only the pods of the namespaces the peer can match
+        const podSel = peer.podSel;
+        const scan = (e: { pods: PodView[] } | undefined) => { for (const p of e?.pods ?? []) if (podSel(p.labels)) chosen.push(p); };
+        if (peer.nsName !== undefined) scan(index.byNs.get(peer.nsName));
+        else for (const e of index.byNs.values()) if (peer.nsSel?.(e.nsLabels)) scan(e);
       }
     }
-    peers = toAddrSet(ivs);
-    peerPods = [...chosen];
+    peers = peerAddrSet(blocks, chosen);
+    if (named) peerPods = [...new Set([...chosen, ...blockPods])];
   }
   let ports: CompiledPorts = 'any';
   if (rule.ports !== 'any') {
     const ranges = mergeRanges(rule.ports.flatMap((p) => (p.kind === 'range' ? [{ protocol: p.protocol, from: p.from, to: p.to }] : [])));
-    const named = rule.ports.some((p) => p.kind === 'name');
     ports = { ranges, named, resolved: named ? resolveNamed(rule.ports, dir === 'ingress' ? selectedLocal : peerPods) : [] };
   }
   return { peers, ports };
@@ -280,6 +330,12 @@ export function compilePolicies(input: CompileInput): PolicyModel {
   for (const ns of input.namespaces) nsLabels.set(ns.metadata.name, { [NAMESPACE_NAME_LABEL]: ns.metadata.name, ...(ns.metadata.labels ?? {}) });
   const pods = viewPods(input.pods, nsLabels, input.nodeName);
   const local = pods.filter((p) => p.local);
+  const index: PodIndex = { all: pods, byNs: new Map() };
+  for (const p of pods) {
+    const e = index.byNs.get(p.namespace);
+    if (e) e.pods.push(p);
+    else index.byNs.set(p.namespace, { nsLabels: p.nsLabels, pods: [p] });
+  }
 
   const rejected: PolicyProblem[] = [];
   const specs: PolicySpec[] = [];
@@ -305,8 +361,8 @@ export function compilePolicies(input: CompileInput): PolicyModel {
       namespace: s.namespace,
       name: s.name,
       key: s.key,
-      ingress: s.ingress?.map((r) => compileRule(r, 'ingress', selectedLocal, pods)),
-      egress: s.egress?.map((r) => compileRule(r, 'egress', selectedLocal, pods)),
+      ingress: s.ingress?.map((r) => compileRule(r, 'ingress', selectedLocal, index)),
+      egress: s.egress?.map((r) => compileRule(r, 'egress', selectedLocal, index)),
     };
   });
 
