@@ -345,7 +345,7 @@ export class Daemon {
   private async resyncLoop(signal: AbortSignal): Promise<void> {
     for (;;) {
       await this.clock.sleep(this.o.resyncInterval * 1000, signal);
-      this.reconciler.invalidate('resync');
+      this.reconciler.resync();
     }
   }
 

@@ -127,6 +127,7 @@ export class PeerTable {
         for (const r of t.peers.values()) if (r.source) yield* r.source.entries();
       },
       get size() { return t.local.size + t.entryCount; },
+      holds: (source) => t.peers.get(source.owner)?.source === source,
     };
     return view;
   }

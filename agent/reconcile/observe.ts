@@ -9,7 +9,16 @@ import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../
 import { MAIN_TABLE } from '../backend/vxlan/desired.js';
 import { entryKey, sameEntry, type DesiredState, type Entry, type EntryKind, type KernelState } from './state.js';
 
-export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: DesiredState): Promise<KernelState> {
+/**
+ * `between`, when given, runs before each of the five dumps, which are then taken one at a time:
+ * a dump is one synchronous read (lib/netlink/socket.ts), ≈5–20 ms at 5k peers each, and the
+ * background resync (Reconciler.resync) yields to lease events between them. `timings` gets
+ * each dump's milliseconds (routes, nexthops, addresses, ARP, FDB) when given.
+ */
+/** Entries handled between two yields of a stepwise observation or scan. */
+export const SLICE = 2000;
+
+export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: DesiredState, between?: () => Promise<void>, timings?: number[]): Promise<KernelState> {
   const state: KernelState = new Map();
   const put = (kind: EntryKind, object: NlObject) => {
     const key = entryKey(kind, object);
@@ -17,18 +26,35 @@ export async function observeOwned(h: NetlinkHandle, devIndex: number | undefine
     const want = desired?.get(key);
     if (want && sameEntry(want, seen)) state.set(want.key, want); else state.set(key, seen);
   };
-  const [routes, nhs, addrs, arps, fdbs] = await Promise.all([
-    h.listRoutes({ family: 4, table: MAIN_TABLE }),
-    nexthops ? h.listNexthops() : Promise.resolve([]),
-    devIndex === undefined ? Promise.resolve([]) : h.listAddrs(4),
-    devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 4, ifindex: devIndex }),
-    devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 'bridge', ifindex: devIndex }),
-  ]);
-  for (const r of routes) if (ownsRoute(r, devIndex)) put('route', { kind: 'route', ...r });
-  for (const n of nhs) if (n.protocol === RTPROT_TWILL) put('nexthop', { kind: 'nexthop', ...n });
+  const reads = [
+    () => h.listRoutes({ family: 4, table: MAIN_TABLE }),
+    () => nexthops ? h.listNexthops() : Promise.resolve([]),
+    () => devIndex === undefined ? Promise.resolve([]) : h.listAddrs(4),
+    () => devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 4, ifindex: devIndex }),
+    () => devIndex === undefined ? Promise.resolve([]) : h.listNeighs({ family: 'bridge', ifindex: devIndex }),
+  ] as const;
+  type Lists = [Awaited<ReturnType<typeof reads[0]>>, Awaited<ReturnType<typeof reads[1]>>, Awaited<ReturnType<typeof reads[2]>>, Awaited<ReturnType<typeof reads[3]>>, Awaited<ReturnType<typeof reads[4]>>];
+  let lists: Lists;
+  if (!between) lists = await Promise.all(reads.map((r) => r())) as Lists;
+  else {
+    const out: unknown[] = [];
+    for (const r of reads) {
+      await between();
+      const t = performance.now();
+      out.push(await r());
+      timings?.push(Math.round((performance.now() - t) * 10) / 10);
+    }
+    lists = out as Lists;
+  }
+  const [routes, nhs, addrs, arps, fdbs] = lists;
+  // Sorting 20k objects into entries is a few ms more: with `between`, in slices.
+  let n = 0;
+  const tick = async () => { if (between && ++n % SLICE === 0) await between(); };
+  for (const r of routes) { if (ownsRoute(r, devIndex)) put('route', { kind: 'route', ...r }); await tick(); }
+  for (const x of nhs) { if (x.protocol === RTPROT_TWILL) put('nexthop', { kind: 'nexthop', ...x }); await tick(); }
   for (const a of addrs) if (a.ifindex === devIndex) put('addr', { kind: 'addr', ...a });
-  for (const n of arps) if (n.ifindex === devIndex && n.ip) put('arp', { kind: 'neigh', ...n });
-  for (const n of fdbs) if (n.ifindex === devIndex && n.ip) put('fdb', { kind: 'neigh', ...n });
+  for (const x of arps) { if (x.ifindex === devIndex && x.ip) put('arp', { kind: 'neigh', ...x }); await tick(); }
+  for (const x of fdbs) { if (x.ifindex === devIndex && x.ip) put('fdb', { kind: 'neigh', ...x }); await tick(); }
   return state;
 }
 

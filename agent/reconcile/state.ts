@@ -31,6 +31,11 @@ export interface DesiredState {
   /** Every desired entry. */
   values(): Iterable<Entry>;
   readonly size: number;
+  /**
+   * Whether `source` is still what builds its owner's entries (no entry built: the resync's scan
+   * checks 20k cached entries with this). Optional: without it the scan walks values().
+   */
+  holds?(source: EntrySource): boolean;
 }
 
 /** Write order (ARP → FDB → nexthop → route); deletes run in reverse so the kernel never ARPs. */
@@ -90,6 +95,7 @@ export function sameObject(kind: EntryKind, a: NlObject, b: NlObject): boolean {
 export class ObservedState {
   private readonly raw = new Map<string, Entry | EntrySource>();
   private readonly byNexthop = new Map<number, string | Set<string>>();
+  private touched: Set<string> | undefined;
 
   constructor(entries?: Iterable<readonly [string, Entry]>) {
     if (entries) for (const [k, v] of entries) this.set(k, v);
@@ -121,7 +127,16 @@ export class ObservedState {
     return v !== undefined && (v === e || (e.source !== undefined && v === e.source));
   }
 
+  /**
+   * Records every key set or deleted from now on (until untrack()): the keys a kernel dump taken
+   * meanwhile may show out of date (Reconciler.resync merges the dump with these).
+   */
+  track(): Set<string> { return (this.touched = new Set()); }
+
+  untrack(): void { this.touched = undefined; }
+
   set(key: string, e: Entry): this {
+    this.touched?.add(key);
     this.unindex(key);
     // Only sources build entries that point back at them, so the source rebuilds this one.
     this.raw.set(key, e.source ?? e);
@@ -136,9 +151,13 @@ export class ObservedState {
   }
 
   delete(key: string): boolean {
+    this.touched?.add(key);
     this.unindex(key);
     return this.raw.delete(key);
   }
+
+  /** The raw slots: an entry, or the source that builds it (see the class comment). */
+  slots(): IterableIterator<[string, Entry | EntrySource]> { return this.raw.entries(); }
 
   *entries(): IterableIterator<[string, Entry]> {
     for (const key of this.raw.keys()) yield [key, this.get(key)!];
@@ -166,6 +185,6 @@ export class ObservedState {
   }
 }
 
-function isEntry(v: Entry | EntrySource): v is Entry {
+export function isEntry(v: Entry | EntrySource): v is Entry {
   return (v as Entry).kind !== undefined;
 }
