@@ -18,7 +18,9 @@
 //
 // Goals: RSS growth over the soak ≤ 5 % (compared floor to floor: see the summary), zero leaked or
 // missing entries at every report, p99 ≤ 50 ms throughout. Usage: node dist/bench/soak.js [--minutes 30] [--soak-peers 5000] [--soak-rate 10]
-import { mkdtempSync, rmSync } from 'node:fs';
+// [--agent-args "--resync-interval 60"] [--agent-log FILE] [--trace FILE] (the last three for diagnosis: extra agent
+// flags, the agent's log written at the end, and one JSON line per change: start time, kind, ms, etcd ms).
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -34,6 +36,10 @@ const flag = (name: string, def: string) => { const i = args.indexOf(`--${name}`
 const MINUTES = Number(flag('minutes', '30'));
 const PEERS = Number(flag('soak-peers', '5000'));
 const RATE = Number(flag('soak-rate', '10'));
+/** Diagnostics: extra agent flags (e.g. "--resync-interval 60"), the agent's log and every change's timing (JSON lines) to files. */
+const AGENT_ARGS = flag('agent-args', '').split(' ').filter(Boolean);
+const AGENT_LOG = flag('agent-log', '');
+const TRACE = flag('trace', '');
 if (!(MINUTES > 0) || !(PEERS > 0) || !(RATE > 0)) {
   throw new Error(`bench/soak: --minutes ${flag('minutes', '30')}, --soak-peers ${flag('soak-peers', '5000')}, --soak-rate ${flag('soak-rate', '10')}: each must be a number > 0`);
 }
@@ -81,6 +87,7 @@ async function inside(): Promise<void> {
   const etcd = new Etcd3({ hosts: etcdProc.endpoint });
   const port = 18472;
   let stopAgent = async (): Promise<void> => undefined;
+  let stopLog: (() => string) | undefined;
   // Ctrl-C or a kill of the outer driver: stop the agent and etcd this process started first.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => { void stopAgent().finally(() => etcdProc.stop()).finally(() => { rmSync(dir, { recursive: true, force: true }); process.exit(130); }); });
@@ -90,7 +97,8 @@ async function inside(): Promise<void> {
     const present = new Map<number, BaselinePeer>();
     for (let i = 0; i < PEERS; i++) present.set(i, peerOf(i));
     await seedPeers(etcd, [...present.values()]);
-    const { agent, log } = spawnAgent({ endpoint: etcdProc.endpoint, dir, port });
+    const { agent, log } = spawnAgent({ endpoint: etcdProc.endpoint, dir, port, extra: AGENT_ARGS });
+    stopLog = log;
     stopAgent = async () => { if (agent.exitCode === null) { agent.kill('SIGTERM'); await new Promise((r) => agent.once('exit', r)); } };
     await waitReady(port, agent, log);
     const w = new KernelWaiters(h);
@@ -147,7 +155,9 @@ async function inside(): Promise<void> {
         await write();
         const etcdMs = performance.now() - t;
         await seen;
-        return { ms: performance.now() - t, etcdMs };
+        const ms = performance.now() - t;
+        if (TRACE) appendFileSync(TRACE, `${JSON.stringify({ at: Date.now() - ms, kind, ms: Math.round(ms * 10) / 10, etcdMs: Math.round(etcdMs * 10) / 10 })}\n`);
+        return { ms, etcdMs };
       } finally {
         busy.delete(i);
       }
@@ -242,6 +252,7 @@ async function inside(): Promise<void> {
     ]));
   } finally {
     await stopAgent();
+    if (AGENT_LOG && stopLog) writeFileSync(AGENT_LOG, stopLog());
     etcd.close();
     await etcdProc.stop();
     h.close();
