@@ -76,33 +76,40 @@ async function run(chain: Chain, i: number, cmd: 'ADD' | 'DEL', conf: object, at
 }
 
 /**
- * ADD through the whole list; returns the list's result (what libcni caches for DEL) and the
- * wall time (ms) of each plugin's exec, in list order.
+ * ADD through the whole list; returns the list's result (what libcni caches for DEL), the wall
+ * time (ms) of each plugin's exec and, when a `meter` is given (e.g. the children's CPU time;
+ * only meaningful when nothing else runs at once), its difference across each exec, in list order.
  */
-export async function chainAdd(chain: Chain, att: Attachment): Promise<{ result: unknown; ms: number[] }> {
+export async function chainAdd(chain: Chain, att: Attachment, meter?: () => number): Promise<{ result: unknown; ms: number[]; metered: number[] }> {
   let result: unknown;
   const ms: number[] = [];
+  const metered: number[] = [];
   for (let i = 0; i < chain.bins.length; i++) {
+    const m0 = meter?.() ?? 0;
     const t0 = performance.now();
     const r = await run(chain, i, 'ADD', pluginConfig(chain, i, result, att), att);
     ms.push(performance.now() - t0);
+    metered.push((meter?.() ?? 0) - m0);
     if (r.stdout === undefined) throw new Error(`${String(chain.conf.plugins[i]!['type'])} ADD printed no result: ${r.raw}`);
     result = r.stdout;
   }
-  return { result, ms };
+  return { result, ms, metered };
 }
 
 /**
  * DEL through the list in reverse order, with the cached ADD result as libcni passes it;
- * returns each plugin's wall time (ms), in list order.
+ * returns each plugin's wall time (ms) and metered difference, in list order.
  */
-export async function chainDel(chain: Chain, att: Attachment, cached: unknown): Promise<number[]> {
+export async function chainDel(chain: Chain, att: Attachment, cached: unknown, meter?: () => number): Promise<{ ms: number[]; metered: number[] }> {
   const prev = versionAtLeast(chain.conf.cniVersion, '0.4.0') ? cached : undefined;
   const ms: number[] = new Array<number>(chain.bins.length);
+  const metered: number[] = new Array<number>(chain.bins.length);
   for (let i = chain.bins.length - 1; i >= 0; i--) {
+    const m0 = meter?.() ?? 0;
     const t0 = performance.now();
     await run(chain, i, 'DEL', pluginConfig(chain, i, prev, att), att);
     ms[i] = performance.now() - t0;
+    metered[i] = (meter?.() ?? 0) - m0;
   }
-  return ms;
+  return { ms, metered };
 }
