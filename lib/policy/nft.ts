@@ -13,9 +13,11 @@
 // never filtered, as upstream requires):
 //
 //   chain egress   forward, priority filter      ct established,related → accept
+//                                                 saddr . daddr in @self4/6 → accept (hairpin)
 //                                                 ip saddr vmap @eg4 / ip6 saddr vmap @eg6
 //   chain ingress  forward, priority filter + 1  ct established,related → accept
 //                                                 fib saddr type local → accept (the node itself)
+//                                                 saddr . daddr in @self4/6 → accept (hairpin)
 //                                                 ip daddr vmap @in4 / ip6 daddr vmap @in6
 //
 // The verdict maps send an isolated local pod's address to the chain of its *combination* of
@@ -144,8 +146,11 @@ export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}):
   }
 
   const vmaps: Record<string, string[]> = { in4: [], in6: [], eg4: [], eg6: [] };
+  // "a pod cannot block access to itself": its own address pairs, for hairpin through a Service
+  const self: Record<4 | 6, string[]> = { 4: [], 6: [] };
   const seenCombo = new Set<string>();
   for (const pod of model.localPods) {
+    if (pod.ingress.length > 0 || pod.egress.length > 0) for (const ip of pod.ips) self[ip.includes(':') ? 6 : 4].push(`${ip} . ${ip}`);
     for (const dir of ['ingress', 'egress'] as const) {
       const keys = pod[dir].filter((k) => byKey.has(k));
       if (keys.length === 0) continue;
@@ -163,6 +168,8 @@ export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}):
   addSet(sets, 'in6', 'ipv6_addr : verdict', false, vmaps.in6 ?? []);
   addSet(sets, 'eg4', 'ipv4_addr : verdict', false, vmaps.eg4 ?? []);
   addSet(sets, 'eg6', 'ipv6_addr : verdict', false, vmaps.eg6 ?? []);
+  addSet(sets, 'self4', 'ipv4_addr . ipv4_addr', false, self[4]);
+  addSet(sets, 'self6', 'ipv6_addr . ipv6_addr', false, self[6]);
 
   const guard: Record<'ingress' | 'egress', string[]> = { ingress: [], egress: [] };
   if (opts.guardCidrs !== undefined) {
@@ -182,15 +189,16 @@ export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}):
   }
 
   const established = 'ct state established,related accept';
+  const selfRules = ['ip saddr . ip daddr @self4 accept', 'ip6 saddr . ip6 daddr @self6 accept'];
   chains.set('egress', {
     name: 'egress',
     header: 'type filter hook forward priority filter; policy accept;',
-    rules: [established, 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6', ...guard.egress],
+    rules: [established, ...selfRules, 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6', ...guard.egress],
   });
   chains.set('ingress', {
     name: 'ingress',
     header: 'type filter hook forward priority filter + 1; policy accept;',
-    rules: [established, 'fib saddr type local accept', 'ip daddr vmap @in4', 'ip6 daddr vmap @in6', ...guard.ingress],
+    rules: [established, 'fib saddr type local accept', ...selfRules, 'ip daddr vmap @in4', 'ip6 daddr vmap @in6', ...guard.ingress],
   });
   return { table, sets, chains, combos };
 }

@@ -226,7 +226,25 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     expect(await observe(['x/b -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 no']);
   });
 
+  it('a pod cannot block access to itself: hairpin through a Service address passes its own ingress policy', async () => {
+    // a kube-proxy-like Service 10.96.0.10:80 → x/a:80, masqueraded when the client is the backend
+    const svc = 'table ip twp-svc {\n chain pre { type nat hook prerouting priority dstnat; ip daddr 10.96.0.10 tcp dport 80 dnat to 10.0.1.1:80; }\n'
+      + ' chain post { type nat hook postrouting priority srcnat; ip saddr 10.0.1.1 ip daddr 10.0.1.1 masquerade; }\n}\n';
+    await inNsInput(topo.node, svc, 'nft', '-f', '-');
+    try {
+      await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
+      expect(await observe(['x/a -> 10.96.0.10 tcp 80 ok', 'x/b -> 10.96.0.10 tcp 80 no'])).toEqual(['x/a -> 10.96.0.10 tcp 80 ok', 'x/b -> 10.96.0.10 tcp 80 no']);
+      // it is the self pair that lets it through
+      await inNs(topo.node, 'nft', 'flush', 'set', 'inet', 'twill-policy', 'self4');
+      expect(await observe(['x/a -> 10.96.0.10 tcp 80 no'])).toEqual(['x/a -> 10.96.0.10 tcp 80 no']);
+    } finally {
+      await enforcer.remove();   // the kernel no longer matches what the enforcer installed
+      await inNs(topo.node, 'nft', 'delete', 'table', 'ip', 'twp-svc');
+    }
+  });
+
   it('a table changed behind its back is replaced whole on the next apply', async () => {
+    await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
     await inNs(topo.node, 'nft', 'delete', 'table', 'inet', 'twill-policy');
     const res = await enforcer.apply(compile([np('x', 'deny', { podSelector: {} }), np('x', 'from-b', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] })]));
     expect(res.mode).toBe('full');

@@ -1,6 +1,6 @@
 // A one-node "cluster" in network namespaces for the policy tests, wired the way the CNI wires
 // pods: a node netns with a bridge (br0, gateway 10.0.255.254/16), one netns per pod with a veth
-// whose host end is a bridge port, br_netfilter's bridge-nf-call-iptables=1 set inside the node
+// whose host end is a bridge port in hairpin mode, br_netfilter's bridge-nf-call-iptables=1 set inside the node
 // netns (so bridged pod↔pod IP passes the inet forward hook), and an "outside" netns routed
 // through the node (10.9.0.2, standing in for a pod or host on another node). Every pod runs one
 // server on TCP 80, 81, 8080 and UDP 53, 81 that answers each connection or datagram.
@@ -68,6 +68,9 @@ export async function createTopology(prefix: string, pods: { ref: string; ip: st
       await sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       await sh('ip', ['-n', ns, 'route', 'add', 'default', 'via', GATEWAY_IP]);
       await sh('ip', ['-n', node, 'link', 'set', `veth${i}`, 'master', 'br0', 'up']);
+      // hairpin, as the bridge CNI plugin sets it (hairpinMode): a pod reaching itself through a
+      // Service address is DNATed back out of the port it came in on
+      await sh('ip', ['-n', node, 'link', 'set', `veth${i}`, 'type', 'bridge_slave', 'hairpin', 'on']);
       map.set(p.ref, { ref: p.ref, ns, ip: p.ip });
       const proc = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', SERVER, JSON.stringify([TCP_PORTS, UDP_PORTS])], { stdio: ['ignore', 'pipe', 'pipe'] });
       servers.push(proc);

@@ -61,8 +61,9 @@ describe('renderPolicyState', () => {
 
   it('base chains: conntrack first, the node allowed, then the dispatch maps', () => {
     const s = renderPolicyState(compile([]));
-    expect(s.chains.get('egress')).toEqual({ name: 'egress', header: 'type filter hook forward priority filter; policy accept;', rules: ['ct state established,related accept', 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6'] });
-    expect(s.chains.get('ingress')?.rules).toEqual(['ct state established,related accept', 'fib saddr type local accept', 'ip daddr vmap @in4', 'ip6 daddr vmap @in6']);
+    const self = ['ip saddr . ip daddr @self4 accept', 'ip6 saddr . ip6 daddr @self6 accept'];
+    expect(s.chains.get('egress')).toEqual({ name: 'egress', header: 'type filter hook forward priority filter; policy accept;', rules: ['ct state established,related accept', ...self, 'ip saddr vmap @eg4', 'ip6 saddr vmap @eg6'] });
+    expect(s.chains.get('ingress')?.rules).toEqual(['ct state established,related accept', 'fib saddr type local accept', ...self, 'ip daddr vmap @in4', 'ip6 daddr vmap @in6']);
     expect([...s.chains.keys()]).toEqual(['egress', 'ingress']);
   });
 
@@ -72,8 +73,8 @@ describe('renderPolicyState', () => {
     expect(s.sets.get('local6')?.elements).toEqual(['fd00::-fd00::ffff:ffff:ffff:ffff']);
     // every known local pod, isolated or not
     expect(s.sets.get('known4')?.elements).toEqual(['10.0.1.1', '10.0.1.2', '10.0.1.3', '10.0.2.1', '10.0.2.2', '10.0.2.3', '10.0.3.1', '10.0.3.2', '10.0.3.3']);
-    expect(s.chains.get('ingress')?.rules.slice(2)).toEqual(['ip daddr vmap @in4', 'ip6 daddr vmap @in6', 'ip daddr @local4 ip daddr != @known4 counter drop', 'ip6 daddr @local6 ip6 daddr != @known6 counter drop']);
-    expect(s.chains.get('egress')?.rules.slice(3)).toEqual(['ip saddr @local4 ip saddr != @known4 counter drop', 'ip6 saddr @local6 ip6 saddr != @known6 counter drop']);
+    expect(s.chains.get('ingress')?.rules.slice(4)).toEqual(['ip daddr vmap @in4', 'ip6 daddr vmap @in6', 'ip daddr @local4 ip daddr != @known4 counter drop', 'ip6 daddr @local6 ip6 daddr != @known6 counter drop']);
+    expect(s.chains.get('egress')?.rules.slice(5)).toEqual(['ip saddr @local4 ip saddr != @known4 counter drop', 'ip6 saddr @local6 ip6 saddr != @known6 counter drop']);
     expect(renderPolicyState(compile([])).sets.has('known4')).toBe(false);
     expect(() => renderPolicyState(compile([]), { guardCidrs: ['10.0.0.0/40'] })).toThrow(/guard CIDR "10.0.0.0\/40" is not a CIDR/);
   });
@@ -85,9 +86,17 @@ describe('renderPolicyState', () => {
     const d = renderDiff(renderPolicyState(compile(policies, without), opts), renderPolicyState(compile(policies), opts));
     expect(d.text).toBe([
       `add element inet twill-policy in4 { 10.0.1.2 : goto ${comboChainName('ingress', ['x/deny'])} }`,
+      'add element inet twill-policy self4 { 10.0.1.2 . 10.0.1.2 }',
       'add element inet twill-policy known4 { 10.0.1.2 }',
       '',
     ].join('\n'));
+  });
+
+  it('a pod cannot block access to itself: every isolated local pod has its own address pair in self4/self6', () => {
+    const list = pods().map((p) => (p.metadata.name === 'c' && p.metadata.namespace === 'x' ? { ...p, status: { ...p.status, podIPs: [{ ip: '10.0.1.3' }, { ip: 'fd00::3' }] } } : p));
+    const s = renderPolicyState(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'c' } } }), np('y', 'eg', { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Egress'] })], list));
+    expect(s.sets.get('self4')?.elements).toEqual(['10.0.1.3 . 10.0.1.3', '10.0.2.1 . 10.0.2.1']);
+    expect(s.sets.get('self6')?.elements).toEqual(['fd00::3 . fd00::3']);
   });
 
   it('names too long for nft keep the namespace and hash the policy name', () => {
@@ -129,9 +138,10 @@ describe('renderDiff', () => {
     expect(d.text).toBe([
       'delete element inet twill-policy in/x/all/0/peer4 { 10.0.1.2 }',
       `delete element inet twill-policy in4 { 10.0.1.2 : goto ${comboChainName('ingress', ['x/all'])} }`,
+      'delete element inet twill-policy self4 { 10.0.1.2 . 10.0.1.2 }',
       '',
     ].join('\n'));
-    expect(d).toMatchObject({ elementsAdded: 0, elementsDeleted: 2, chainsChanged: 0, setsChanged: 0 });
+    expect(d).toMatchObject({ elementsAdded: 0, elementsDeleted: 3, chainsChanged: 0, setsChanged: 0 });
   });
 
   it('a policy added: its sets and chains are created before rules and elements refer to them', () => {
