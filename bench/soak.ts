@@ -14,7 +14,10 @@
 // desired state needs a quiet kernel, so at each report the churn pauses, every change in flight
 // is waited for, and the kernel is dumped (until it matches, up to 3 s: a change's last
 // notification can precede the clean-up of its old entries by a few ms); the pause is not
-// counted in the rate. It runs in a private netns (bench/lib/agent-rig.ts).
+// counted in the rate. It runs in a private netns (bench/lib/agent-rig.ts). Each report also gives
+// the longest event-loop stall of the agent (prom-client's loop-delay maximum since the previous
+// scrape) and of this process (a stall here delays the notification that stops a change's timer):
+// on a machine whose cores are busy, both show the descheduling that no code path explains.
 //
 // Goals: RSS growth over the soak ≤ 5 % (compared floor to floor: see the summary), zero leaked or
 // missing entries at every report, p99 ≤ 50 ms throughout. Usage: node dist/bench/soak.js [--minutes 30] [--soak-peers 5000] [--soak-rate 10]
@@ -22,6 +25,7 @@
 // flags, the agent's log written at the end, and one JSON line per change: start time, kind, ms, etcd ms).
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { openHandle } from '../lib/netlink/handle.js';
@@ -47,7 +51,7 @@ const WINDOW_MS = Math.min(60_000, MINUTES * 60_000);
 
 type Kind = 'add' | 'remove' | 'mac' | 'ip';
 interface Report {
-  minute: number; rssMiB: number; heapMiB: number; changes: number; byKind: Record<Kind, number>;
+  minute: number; rssMiB: number; heapMiB: number; agentLagMaxMs: number; benchLagMaxMs: number; changes: number; byKind: Record<Kind, number>;
   p50: number; p99: number; max: number; etcdP99: number; agentP50: number; agentP99: number; desired: number; kernel: number; leaked: number; missing: number; settleMs: number;
 }
 
@@ -185,10 +189,17 @@ async function inside(): Promise<void> {
       }
     };
 
-    const heapMiB = async (): Promise<number> => {
+    // The agent's heap and its event loop's longest stall since the last scrape (prom-client
+    // resets its loop-delay histogram at every scrape; this is the only scraper).
+    const agentMetrics = async (): Promise<{ heapMiB: number; lagMaxMs: number }> => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      return Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1]) / 2 ** 20;
+      const num = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return { heapMiB: num('nodejs_heap_size_used_bytes') / 2 ** 20, lagMaxMs: num('nodejs_eventloop_lag_max_seconds') * 1000 };
     };
+    const heapMiB = async (): Promise<number> => (await agentMetrics()).heapMiB;
+    // This process's own stalls: a change is timed here, so a stall here inflates its latency.
+    const benchLag = monitorEventLoopDelay({ resolution: 10 });
+    benchLag.enable();
 
     const first = await compare();
     if (first.leaked || first.missing) throw new Error(`before the soak: ${first.leaked} leaked, ${first.missing} missing kernel entries`);
@@ -216,15 +227,18 @@ async function inside(): Promise<void> {
       }
       await Promise.all(inflight);
       if (failure !== undefined) throw failure;
+      const benchLagMaxMs = benchLag.max / 1e6;
       const cmp = await compare();
+      const m = await agentMetrics();
+      benchLag.reset();
       const r: Report = {
-        minute, rssMiB: rssMiB(agent.pid!), heapMiB: await heapMiB(), changes: lat.length, byKind,
+        minute, rssMiB: rssMiB(agent.pid!), heapMiB: m.heapMiB, agentLagMaxMs: m.lagMaxMs, benchLagMaxMs, changes: lat.length, byKind,
         p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), max: Math.max(...lat),
         etcdP99: quantile(etcdLat, 0.99), agentP50: quantile(agentLat, 0.5), agentP99: quantile(agentLat, 0.99), ...cmp,
       };
       reports.push(r);
       console.log(`minute ${minute}: ${r.changes} changes (${kinds.map((k) => `${k} ${byKind[k]}`).join(', ')}), p50 ${fmtMs(r.p50)}, p99 ${fmtMs(r.p99)}, max ${fmtMs(r.max)} (etcd p99 ${fmtMs(r.etcdP99)}, agent p50 ${fmtMs(r.agentP50)} p99 ${fmtMs(r.agentP99)}), ` +
-        `RSS ${r.rssMiB.toFixed(1)} MiB, heap ${r.heapMiB.toFixed(1)} MiB, kernel ${r.kernel} / desired ${r.desired}, leaked ${r.leaked}, missing ${r.missing} (settled in ${fmtMs(r.settleMs)})`);
+        `longest event-loop stall: agent ${fmtMs(r.agentLagMaxMs)}, bench ${fmtMs(r.benchLagMaxMs)}, RSS ${r.rssMiB.toFixed(1)} MiB, heap ${r.heapMiB.toFixed(1)} MiB, kernel ${r.kernel} / desired ${r.desired}, leaked ${r.leaked}, missing ${r.missing} (settled in ${fmtMs(r.settleMs)})`);
     }
     await w.close();
 
@@ -240,8 +254,8 @@ async function inside(): Promise<void> {
     const worstP99 = Math.max(...reports.map((r) => r.p99));
     const bad = reports.filter((r) => r.leaked || r.missing).length;
     console.log(`\nChurn soak table (${MINUTES} min, ${PEERS} peers, ${RATE} changes/s):`);
-    console.log(table(['minute', 'changes', 'p50', 'p99', 'of which etcd p99', 'agent p50', 'agent p99', 'RSS MiB', 'heap MiB', 'kernel / desired', 'leaked', 'missing'],
-      reports.map((r) => [String(r.minute), String(r.changes), fmtMs(r.p50), fmtMs(r.p99), fmtMs(r.etcdP99), fmtMs(r.agentP50), fmtMs(r.agentP99),
+    console.log(table(['minute', 'changes', 'p50', 'p99', 'of which etcd p99', 'agent p50', 'agent p99', 'agent loop stall max', 'bench loop stall max', 'RSS MiB', 'heap MiB', 'kernel / desired', 'leaked', 'missing'],
+      reports.map((r) => [String(r.minute), String(r.changes), fmtMs(r.p50), fmtMs(r.p99), fmtMs(r.etcdP99), fmtMs(r.agentP50), fmtMs(r.agentP99), fmtMs(r.agentLagMaxMs), fmtMs(r.benchLagMaxMs),
         r.rssMiB.toFixed(1), r.heapMiB.toFixed(1), `${r.kernel} / ${r.desired}`, String(r.leaked), String(r.missing)])));
     console.log(table(['goal', 'measured', 'met'], [
       ['RSS growth over the soak ≤ 5 %', `${growth >= 0 ? '+' : ''}${growth.toFixed(1)} % (floor of the first ${fifth} reports ${rss0.toFixed(1)} MiB → of the last ${fifth} ${rssN.toFixed(1)} MiB; ` +
