@@ -350,25 +350,32 @@ export function compilePolicies(input: CompileInput): PolicyModel {
   specs.sort((a, b) => cmp(a.key, b.key));
 
   const byPod = new Map<PodView, { ingress: string[]; egress: string[] }>(local.map((p) => [p, { ingress: [], egress: [] }]));
-  const policies: CompiledPolicy[] = specs.map((s) => {
+  const policies: CompiledPolicy[] = [];
+  const idle: string[] = [];
+  for (const s of specs) {
     const selectedLocal = local.filter((p) => p.namespace === s.namespace && s.selects(p.labels));
+    // a policy isolating no pod of this node has nothing to enforce here: not compiled further
+    if (selectedLocal.length === 0) {
+      idle.push(s.key);
+      continue;
+    }
     for (const p of selectedLocal) {
       const e = byPod.get(p);
       if (e && s.ingress) e.ingress.push(s.key);
       if (e && s.egress) e.egress.push(s.key);
     }
-    return {
+    policies.push({
       namespace: s.namespace,
       name: s.name,
       key: s.key,
       ingress: s.ingress?.map((r) => compileRule(r, 'ingress', selectedLocal, index)),
       egress: s.egress?.map((r) => compileRule(r, 'egress', selectedLocal, index)),
-    };
-  });
+    });
+  }
 
   const localPods: LocalPodPolicy[] = local
     .map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips.map((i) => i.text), ...(byPod.get(p) ?? { ingress: [], egress: [] }) }))
     .sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name));
   rejected.sort((a, b) => cmp(a.namespace, b.namespace) || cmp(a.name, b.name));
-  return { policies, rejected, localPods };
+  return { policies, idle, rejected, localPods };
 }

@@ -158,8 +158,10 @@ export interface LocalPodPolicy {
 }
 
 export interface PolicyModel {
-  /** Every policy twill can express, sorted by key (all of them, not only the local ones). */
+  /** The policies isolating at least one local pod, compiled, sorted by key. */
   policies: CompiledPolicy[];
+  /** Keys of the valid policies that isolate no pod of this node (nothing to enforce here). */
+  idle: string[];
   /** Policies left out, with the reason. */
   rejected: PolicyProblem[];
   /** Local pods, sorted by namespace/name. */

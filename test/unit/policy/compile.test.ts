@@ -232,6 +232,17 @@ describe('compilePolicies: the model', () => {
     expect(m.policies[0]?.ingress?.[0]?.peers).toEqual({ v4: [{ from: '10.0.1.2', to: '10.0.1.2' }], v6: [] });
   });
 
+  it('policies that isolate no pod of this node are idle here: listed, not compiled', () => {
+    const list = [pod('x', 'a'), pod('x', 'b', { node: 'n2' }), pod('y', 'a')];
+    const m = compile([
+      np('x', 'b-only', { podSelector: { matchLabels: { pod: 'b' } } }),
+      np('z', 'empty-ns', { podSelector: {} }),
+      np('x', 'a-only', { podSelector: { matchLabels: { pod: 'a' } } }),
+    ], list);
+    expect(m.policies.map((p) => p.key)).toEqual(['x/a-only']);
+    expect(m.idle).toEqual(['x/b-only', 'z/empty-ns']);
+  });
+
   it('host-network, IP-less and finished pods are neither isolated nor peers', () => {
     const list = [
       pod('x', 'a'),

@@ -99,6 +99,18 @@ describe('renderPolicyState', () => {
     expect(s.sets.get('self6')?.elements).toEqual(['fd00::3 . fd00::3']);
   });
 
+  it('a local pod newly selected by an idle policy adds that policy\'s chain and sets; no existing rule changes', () => {
+    const p = [np('x', 'friends', { podSelector: { matchLabels: { role: 'x' } }, ingress: [{ from: [{ namespaceSelector: {} }] }] }), np('y', 'deny', { podSelector: {} })];
+    const before = renderPolicyState(compile(p));
+    expect(before.chains.has('in/x/friends')).toBe(false);
+    const after = renderPolicyState(compile(p, relabel('x/a', { pod: 'a', role: 'x' })));
+    const d = renderDiff(before, after);
+    expect(d.text).not.toMatch(/^(flush|delete) /m);
+    expect(d.text).toContain('add chain inet twill-policy in/x/friends\n');
+    expect(d.text).toContain('add set inet twill-policy in/x/friends/0/peer4 { type ipv4_addr; flags interval; }\n');
+    for (const [name, c] of before.chains) expect(after.chains.get(name)).toEqual(c);
+  });
+
   it('names too long for nft keep the namespace and hash the policy name', () => {
     const long = 'p'.repeat(250);
     expect(policyChainName('ingress', { namespace: 'x', name: 'short' })).toBe('in/x/short');
