@@ -311,7 +311,7 @@ function report(all: Side[], spawn: number[], ver: Record<Kind, number[]>, add: 
     row('DEL p95', each((k) => quantile(del[k], 0.95))),
     ...(['ADD', 'DEL'] as const).flatMap((c) => [0, 1].map((i) => {
       const p50 = (k: Kind) => { const xs = perPlugin[c][k].map((m) => m[i] ?? NaN).filter((x) => !Number.isNaN(x)); return xs.length ? med(xs) : NaN; };
-      return row(`  ${c} p50 of the ${i === 0 ? 'first plugin (twill | flannel→bridge→host-local | bridge→host-local)' : 'second plugin (portmap | portmap | —)'}`,
+      return row(`  ${c} p50 of the ${i === 0 ? 'first plugin (twill; flannel → bridge → host-local; bridge → host-local)' : 'second plugin (portmap)'}`,
         each(p50), false);
     })),
     row(`burst: ${BURST} concurrent ADDs, wall (median of ${ROUNDS})`, each((k) => med(bursts[k].map((b) => b.add)))),
@@ -340,7 +340,7 @@ function report(all: Side[], spawn: number[], ver: Record<Kind, number[]>, add: 
   const budget = (label: string, parts: Record<Kind, number[]>) => {
     const [t0, t1] = parts.twill as [number, number];
     const [f0, f1] = parts.flannel as [number, number];
-    return `${label}: twill ${fmtMs(t0)}, allowed ${fmtMs(0.8 * (f0 + f1) - t1)} (flannel's part ${fmtMs(f0)}, portmap ${fmtMs(t1)} | ${fmtMs(f1)})`;
+    return `${label}: twill ${fmtMs(t0)}, allowed ${fmtMs(0.8 * (f0 + f1) - t1)} (flannel's part ${fmtMs(f0)}, portmap ${fmtMs(t1)} / ${fmtMs(f1)})`;
   };
   const p50s = (c: 'ADD' | 'DEL') => each2((k) => [0, 1].map((i) => med(perPlugin[c][k].map((m) => m[i]!))));
   const cpus = (c: 'ADD' | 'DEL') => each2((k) => [0, 1].map((i) => {
