@@ -27,7 +27,7 @@ import { RealKubeStore } from '../test/harness/store-kube-real.js';
 import { peersBin } from './lib/peers.js';
 import { table, quantile, fmtMs } from './lib/report.js';
 import {
-  AdminApi, FLANNEL_RBAC, KernelCounter, SW_IP, agentRequests, delNetns, endpointAnnotations, makeAgentNetns, makeSwitch, memMiB,
+  AdminApi, FLANNEL_RBAC, KernelCounter, SW_IP, agentRequests, delAgentNetns, delNetns, endpointAnnotations, makeAgentNetns, makeSwitch, memMiB,
   nodeObject, peer, writeTokenKubeconfig, type Peer,
 } from './lib/kube-rig.js';
 
@@ -57,7 +57,7 @@ function outside(): void {
   const sw = `${TAG}-sw`;
   try {
     makeSwitch(sw);
-    execFileSync('ip', ['netns', 'exec', sw, process.execPath, process.argv[1]!, ...args, '--tag', TAG, '--inside'], { stdio: 'inherit' });
+    execFileSync('ip', ['netns', 'exec', sw, process.execPath, process.argv[1]!, ...args, ...(args.includes('--tag') ? [] : ['--tag', TAG]), '--inside'], { stdio: 'inherit' });
   } finally {
     for (const a of ['twill', 'flannel']) delNetns(`${TAG}-${a}`);
     delNetns(sw);
@@ -139,7 +139,8 @@ function spawnAgent(spec: AgentSpec, ns: string, store: RealKubeStore, subnetFil
 
 async function runAgent(store: RealKubeStore, api: AdminApi, spec: AgentSpec, peers: readonly Peer[], work: string, procs: ChildProcess[]): Promise<Run> {
   const ns = `${TAG}-${spec.name}`;
-  makeAgentNetns(`${TAG}-sw`, ns, `${TAG.slice(0, 6)}-${spec.name.slice(0, 2)}`, spec.addr);
+  const port = `${TAG.slice(0, 6)}-${spec.name.slice(0, 2)}`;
+  makeAgentNetns(`${TAG}-sw`, ns, port, spec.addr);
   // A node as a freshly registered kubelet leaves it: podCIDR assigned, no agent annotations yet.
   await api.deleteNode(spec.node);
   await api.createNode(nodeObject(spec.node, spec.podCIDR, spec.addr));
@@ -175,7 +176,7 @@ async function runAgent(store: RealKubeStore, api: AdminApi, spec: AgentSpec, pe
       if (agent.exitCode === null && agent.signalCode === null) agent.kill('SIGKILL');
     }
     await counter.close();
-    delNetns(ns);
+    delAgentNetns(`${TAG}-sw`, ns, port);
   }
 }
 

@@ -29,13 +29,22 @@ export function makeSwitch(ns: string): void {
 
 /** A fresh agent netns with `uplink` (addr/24) on the switch's bridge; an old one of that name is removed first. */
 export function makeAgentNetns(sw: string, ns: string, port: string, addr: string): void {
-  delNetns(ns);
+  delAgentNetns(sw, ns, port);
   ip('netns', 'add', ns);
   ip('-n', ns, 'link', 'set', 'lo', 'up');
   ip('-n', sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'uplink', 'netns', ns);
   ip('-n', sw, 'link', 'set', port, 'master', 'br0', 'up');
   ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'uplink');
   ip('-n', ns, 'link', 'set', 'uplink', 'up');
+}
+
+/**
+ * Removes an agent netns and its veth. The switch's end is deleted explicitly: a deleted netns's
+ * devices go only when the kernel frees the namespace, which can trail `ip netns del`.
+ */
+export function delAgentNetns(sw: string, ns: string, port: string): void {
+  try { execFileSync('ip', ['-n', sw, 'link', 'del', port], { stdio: 'ignore' }); } catch { /* gone */ }
+  delNetns(ns);
 }
 
 export function delNetns(ns: string): void {
