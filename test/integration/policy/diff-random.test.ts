@@ -4,25 +4,11 @@
 // kernel's table must equal what a full render of the same model installs in a fresh netns.
 // A diff that the kernel refuses fails the step (the enforcer's fallback is checked to be unused).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  compilePolicies, createNftPolicyEnforcer, renderFull, renderPolicyState,
-  type LabelSelector, type NetworkPolicy, type NetworkPolicyPeer, type NetworkPolicyPort, type Pod,
-} from '../../../lib/policy/index.js';
+import { compilePolicies, createNftPolicyEnforcer, renderFull, renderPolicyState, type NetworkPolicy, type Pod } from '../../../lib/policy/index.js';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
 import { addNetns, delNetns, inNs, inNsInput } from '../traffic/netns.js';
-import { namespaces, np, pod } from '../../unit/policy/fixtures.js';
-
-/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { namespaces, pod } from '../../unit/policy/fixtures.js';
+import { generator } from './random.js';
 
 async function shape(ns: string): Promise<unknown> {
   const j = JSON.parse(await inNs(ns, 'nft', '-j', 'list', 'table', 'inet', 'twill-policy')) as { nftables: Record<string, Record<string, unknown>>[] };
@@ -48,38 +34,7 @@ describeRoot('network policy: random incremental transactions match a full rende
   const seeds = (process.env.TWILL_POLICY_SEEDS ?? '18,1807').split(',').map(Number);
   const steps = Number(process.env.TWILL_POLICY_STEPS ?? 40);
   it.each(seeds)(`${steps} random steps, seed %i`, async (seed) => {
-    const rnd = prng(seed);
-    const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T;
-    const labelsOf = () => {
-      const l: Record<string, string> = { pod: pick(['a', 'b', 'c']) };
-      if (rnd() < 0.5) l.role = pick(['web', 'db']);
-      return l;
-    };
-    const selector = (): LabelSelector => {
-      if (rnd() < 0.3) return {};
-      if (rnd() < 0.6) return { matchLabels: { pod: pick(['a', 'b', 'c']) } };
-      const operator = pick(['In', 'NotIn', 'Exists', 'DoesNotExist']);
-      return { matchExpressions: [{ key: 'role', operator, ...(operator === 'In' || operator === 'NotIn' ? { values: ['web'] } : {}) }] };
-    };
-    const peer = (): NetworkPolicyPeer => {
-      const r = rnd();
-      if (r < 0.3) return { podSelector: selector() };
-      if (r < 0.55) return { namespaceSelector: rnd() < 0.5 ? {} : { matchLabels: { ns: pick(['x', 'y', 'z']) } } };
-      if (r < 0.75) return { namespaceSelector: { matchLabels: { ns: pick(['x', 'y']) } }, podSelector: selector() };
-      return rnd() < 0.7 ? { ipBlock: { cidr: '10.0.0.0/16', except: rnd() < 0.5 ? ['10.0.2.0/24'] : [] } } : { ipBlock: { cidr: 'fd00::/64', except: ['fd00::/120'] } };
-    };
-    const port = (): NetworkPolicyPort => pick<NetworkPolicyPort>([{ port: 80 }, { port: 80, endPort: 90 }, { protocol: 'UDP', port: 53 }, { port: 'http' }, { protocol: 'SCTP' }, { port: 'serve-81-udp', protocol: 'UDP' }]);
-    const rule = () => ({
-      ...(rnd() < 0.2 ? {} : { peers: Array.from({ length: 1 + Math.floor(rnd() * 2) }, peer) }),
-      ...(rnd() < 0.3 ? {} : { ports: Array.from({ length: 1 + Math.floor(rnd() * 2) }, port) }),
-    });
-    const policy = (ns: string, name: string): NetworkPolicy => {
-      const types = pick([undefined, ['Ingress'], ['Egress'], ['Ingress', 'Egress']]);
-      const ingress = Array.from({ length: Math.floor(rnd() * 3) }, rule).map((r) => ({ from: r.peers, ports: r.ports }));
-      const egress = Array.from({ length: Math.floor(rnd() * 3) }, rule).map((r) => ({ to: r.peers, ports: r.ports }));
-      return np(ns, name, { podSelector: selector(), ...(types ? { policyTypes: types } : {}), ingress, egress });
-    };
-
+    const { rnd, pick, labels: labelsOf, policy } = generator(seed);
     const policyNames = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6'];
     let policies = new Map<string, NetworkPolicy>();
     let pods = new Map<string, Pod>();
