@@ -55,6 +55,7 @@ interface PodView {
   /** `${protocol}/${name}` → containerPort. */
   named: Map<string, number>;
   local: boolean;
+  deleting: boolean;
 }
 
 type PortSpec = { protocol: Protocol; kind: 'range'; from: number; to: number } | { protocol: Protocol; kind: 'name'; name: string };
@@ -215,6 +216,7 @@ function viewPods(pods: readonly Pod[], nsLabels: Map<string, Labels>, nodeName:
       ips,
       named,
       local: pod.spec.nodeName === nodeName,
+      deleting: pod.metadata.deletionTimestamp !== undefined && pod.metadata.deletionTimestamp !== null,
     });
   }
   return out;
@@ -325,11 +327,29 @@ function compileRule(rule: RuleSpec, dir: 'ingress' | 'egress', selectedLocal: r
   return { peers, ports };
 }
 
+/**
+ * One local pod per address. Two pod objects can claim one address for a moment (a terminating
+ * pod whose status still shows the address its successor was given); the kernel can dispatch an
+ * address to one chain only, so the pod not being deleted wins, then the first by namespace/name.
+ * The loser is not isolated here (it is still a peer).
+ */
+function localOwners(candidates: PodView[]): PodView[] {
+  const order = [...candidates].sort((a, b) => Number(a.deleting) - Number(b.deleting) || cmp(a.namespace, b.namespace) || cmp(a.name, b.name));
+  const claimed = new Set<string>();
+  const out: PodView[] = [];
+  for (const p of order) {
+    if (p.ips.some((ip) => claimed.has(ip.text))) continue;
+    for (const ip of p.ips) claimed.add(ip.text);
+    out.push(p);
+  }
+  return out;
+}
+
 export function compilePolicies(input: CompileInput): PolicyModel {
   const nsLabels = new Map<string, Labels>();
   for (const ns of input.namespaces) nsLabels.set(ns.metadata.name, { [NAMESPACE_NAME_LABEL]: ns.metadata.name, ...(ns.metadata.labels ?? {}) });
   const pods = viewPods(input.pods, nsLabels, input.nodeName);
-  const local = pods.filter((p) => p.local);
+  const local = localOwners(pods.filter((p) => p.local));
   const index: PodIndex = { all: pods, byNs: new Map() };
   for (const p of pods) {
     const e = index.byNs.get(p.namespace);

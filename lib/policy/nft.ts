@@ -149,6 +149,7 @@ export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}):
   // "a pod cannot block access to itself": its own address pairs, for hairpin through a Service
   const self: Record<4 | 6, string[]> = { 4: [], 6: [] };
   const seenCombo = new Set<string>();
+  const dispatched = new Set<string>();
   for (const pod of model.localPods) {
     if (pod.ingress.length > 0 || pod.egress.length > 0) for (const ip of pod.ips) self[ip.includes(':') ? 6 : 4].push(`${ip} . ${ip}`);
     for (const dir of ['ingress', 'egress'] as const) {
@@ -161,7 +162,14 @@ export function renderPolicyState(model: PolicyModel, opts: RenderOptions = {}):
         chains.set(combo, { name: combo, rules: [...jumps, 'counter drop'] });
         combos.push({ chain: combo, direction: dir, namespace: pod.namespace, policies: keys });
       }
-      for (const ip of pod.ips) vmaps[`${DIR_PREFIX[dir]}${ip.includes(':') ? 6 : 4}`]?.push(`${ip} : goto ${combo}`);
+      for (const ip of pod.ips) {
+        // one verdict per address (the compiler already gives each address one owner)
+        const map = `${DIR_PREFIX[dir]}${ip.includes(':') ? 6 : 4}`;
+        const key = `${map} ${ip}`;
+        if (dispatched.has(key)) continue;
+        dispatched.add(key);
+        vmaps[map]?.push(`${ip} : goto ${combo}`);
+      }
     }
   }
   addSet(sets, 'in4', 'ipv4_addr : verdict', false, vmaps.in4 ?? []);

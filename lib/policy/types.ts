@@ -57,6 +57,8 @@ export interface ObjectMeta {
   name: string;
   namespace?: string;
   labels?: Record<string, string> | null;
+  /** Set while the object is being deleted (a terminating pod). */
+  deletionTimestamp?: string | Date | null;
 }
 
 export interface NetworkPolicy {

@@ -243,6 +243,19 @@ describe('compilePolicies: the model', () => {
     expect(m.idle).toEqual(['x/b-only', 'z/empty-ns']);
   });
 
+  it('two local pods claiming one address: the one not being deleted owns it, the other is only a peer', () => {
+    const old = pod('x', 'a', { ips: ['10.0.1.9'], labels: { pod: 'a' } });
+    old.metadata.deletionTimestamp = '2026-12-07T22:00:00Z';
+    const fresh = pod('x', 'z', { ips: ['10.0.1.9'], labels: { pod: 'b' } });
+    const policies = [np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } } }), np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{}] })];
+    const m = compile(policies, [old, fresh]);
+    expect(m.localPods).toEqual([{ namespace: 'x', name: 'z', ips: ['10.0.1.9'], ingress: ['x/b'], egress: [] }]);
+    expect(m.idle).toEqual(['x/a']);
+    // without deletion marks the first by namespace/name wins
+    const tie = compile(policies, [fresh, pod('x', 'a', { ips: ['10.0.1.9'] })]);
+    expect(tie.localPods.map((p) => p.name)).toEqual(['a']);
+  });
+
   it('host-network, IP-less and finished pods are neither isolated nor peers', () => {
     const list = [
       pod('x', 'a'),

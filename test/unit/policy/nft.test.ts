@@ -111,6 +111,14 @@ describe('renderPolicyState', () => {
     for (const [name, c] of before.chains) expect(after.chains.get(name)).toEqual(c);
   });
 
+  it('an address is dispatched once even if a hand-made model lists it twice', () => {
+    const m = compile([np('x', 'deny', { podSelector: {} }), np('x', 'open', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{}] })]);
+    // a twin of x/b's address with x/a's (different) combination of policies
+    const twin = { ...m, localPods: [...m.localPods, { namespace: 'x', name: 'twin', ips: ['10.0.1.2'], ingress: ['x/deny', 'x/open'], egress: [] }] };
+    const elems = renderPolicyState(twin).sets.get('in4')?.elements ?? [];
+    expect(elems.filter((e) => e.startsWith('10.0.1.2 '))).toEqual([`10.0.1.2 : goto ${comboChainName('ingress', ['x/deny'])}`]);
+  });
+
   it('names too long for nft keep the namespace and hash the policy name', () => {
     const long = 'p'.repeat(250);
     expect(policyChainName('ingress', { namespace: 'x', name: 'short' })).toBe('in/x/short');
