@@ -90,7 +90,7 @@ export async function createTopology(prefix: string, pods: { ref: string; ip: st
     node,
     outside,
     pods: map,
-    async probe(from, probes, timeoutMs = 800) {
+    async probe(from, probes, timeoutMs = 1200) {
       const ns = nsOf(from);
       if (ns === undefined) throw new Error(`unknown probe source ${from}`);
       return JSON.parse(await inNs(ns, process.execPath, '-e', PROBER, JSON.stringify(probes), String(timeoutMs))) as string[];
