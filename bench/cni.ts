@@ -17,10 +17,12 @@
 // result, the same CNI_* environment for every plugin.
 // Both subnet files say FLANNEL_IPMASQ=true, as flanneld --ip-masq (kube-flannel.yml) writes it:
 // so flannel's delegate gets ipMasq=false, as on a real node.
-// Port mappings: `--port-mappings N` (default 1) hostPort mappings per pod in runtimeConfig,
-// passed to both chains alike (libcni hands them to portmap, which declares the capability);
-// portmap v1.10.0 uses its iptables backend here (the default when `iptables` exists: here
-// iptables-nft 1.8.9). 0 makes portmap a pass-through on both sides.
+// Port mappings: `--port-mappings 0,1` (default) runs the whole benchmark once per entry, with
+// that many hostPort mappings per pod in runtimeConfig, passed to both chains alike (libcni hands
+// them to portmap, which declares the capability). portmap v1.10.0 uses its iptables backend
+// here (its default when an `iptables` binary works: iptables-nft 1.8.9) and probes it on every
+// call (2 `iptables` runs), mappings or not; 0 mappings (most pods) is otherwise a pass-through,
+// 1 mapping (a hostPort pod) adds ≈20 `iptables` runs per call on both sides.
 // Rows:
 //   - start-up: VERSION of each chain's first plugin
 //   - sequential ADD then DEL of N pods, the three sides interleaved pod by pod (the order
@@ -29,10 +31,12 @@
 //     side that goes first rotates between rounds)
 //   - CPU per call (user + system, every process of the chain, from the children's times in
 //     /proc/self/stat, minus a bare nsenter's per top-level exec)
+//   - the same sequential calls split plugin by plugin (wall p50, CPU mean), and the budget the
+//     goal leaves twill's own plugin given what portmap costs
 // Goals (issue 17): twill's chain <= 0.8x flannel's on every row; the floor has no goal.
 //
 // Usage (root): npm run build && node dist/bench/cni.js [--pods 100] [--burst 20] [--rounds 3]
-//   [--port-mappings 1]
+//   [--port-mappings 0,1]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
