@@ -161,7 +161,9 @@ function parsePolicy(np: NetworkPolicy): PolicySpec {
   const ns = np.metadata.namespace;
   const spec = np.spec;
   if (!spec || typeof spec !== 'object') throw new Problem('spec', 'is missing');
-  const selects = checkSelector(spec.podSelector, 'spec.podSelector');
+  // Newer API servers treat spec.podSelector as optional and may omit an empty one: missing
+  // means `{}`, every pod of the namespace (a default-deny policy must never be dropped as bad).
+  const selects = checkSelector(spec.podSelector ?? {}, 'spec.podSelector');
   const types = spec.policyTypes ?? [];
   for (const [i, t] of types.entries()) if (t !== 'Ingress' && t !== 'Egress') throw new Problem(`spec.policyTypes[${i}]`, `"${String(t)}" is not Ingress or Egress`);
   const egressList = spec.egress ?? [];

@@ -47,7 +47,8 @@ export interface NetworkPolicyEgressRule {
 }
 
 export interface NetworkPolicySpec {
-  podSelector: LabelSelector;
+  /** Missing (newer API servers may omit an empty one) = `{}`: every pod of the namespace. */
+  podSelector?: LabelSelector | null;
   policyTypes?: string[] | null;
   ingress?: NetworkPolicyIngressRule[] | null;
   egress?: NetworkPolicyEgressRule[] | null;

@@ -19,6 +19,11 @@ const ROWS: Row[] = [
     probes: ['x/b -> x/a tcp 80 no', 'y/a -> x/c udp 81 no', 'x/a -> x/b icmp no', 'x/a -> y/b tcp 80 ok', 'y/a -> y/b tcp 80 ok', '192.168.9.9 -> x/a tcp 80 no'],
   },
   {
+    name: 'a missing spec.podSelector (omitted when empty by newer API servers) selects every pod of the namespace',
+    policies: [np('x', 'deny-omitted', { policyTypes: ['Ingress'] })],
+    probes: ['y/a -> x/a tcp 80 no', 'y/a -> x/c tcp 80 no', 'x/a -> y/b tcp 80 ok'],
+  },
+  {
     name: 'an empty ingress rule allows everything',
     policies: [np('x', 'all', { podSelector: {}, ingress: [{}] })],
     probes: ['y/a -> x/a tcp 80 ok', '192.168.9.9 -> x/b udp 5000 ok', 'x/c -> x/a icmp ok'],
