@@ -6,22 +6,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compilePolicies, createNftPolicyEnforcer, renderFull, renderPolicyState, type NetworkPolicy, type Pod } from '../../../lib/policy/index.js';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
-import { addNetns, delNetns, inNs, inNsInput } from '../traffic/netns.js';
+import { addNetns, delNetns, inNsInput } from '../traffic/netns.js';
 import { namespaces, pod } from '../../unit/policy/fixtures.js';
 import { generator } from './random.js';
-
-async function shape(ns: string): Promise<unknown> {
-  const j = JSON.parse(await inNs(ns, 'nft', '-j', 'list', 'table', 'inet', 'twill-policy')) as { nftables: Record<string, Record<string, unknown>>[] };
-  const sets: Record<string, unknown> = {};
-  const chains: Record<string, string[]> = {};
-  for (const item of j.nftables) {
-    const s = item.set ?? item.map;
-    if (s) sets[String(s.name)] = { type: s.type, map: s.map, flags: s.flags, elem: ((s.elem as unknown[] | undefined) ?? []).map((e) => JSON.stringify(e)).sort() };
-    if (item.chain) chains[String(item.chain.name)] ??= [];
-    if (item.rule) (chains[String(item.rule.chain)] ??= []).push(JSON.stringify(item.rule.expr).replace(/"counter":\{[^}]*\}/g, '"counter":{}'));
-  }
-  return { sets, chains };
-}
+import { tableShape } from './topology.js';
 
 describeRoot('network policy: random incremental transactions match a full render', () => {
   const prefix = uniquePrefix('twp');
@@ -76,7 +64,7 @@ describeRoot('network policy: random incremental transactions match a full rende
       seen.chainChanges += res.diff?.chainsChanged ?? 0;
       seen.elementChanges += (res.diff?.elementsAdded ?? 0) + (res.diff?.elementsDeleted ?? 0);
       await inNsInput(ref, renderFull(renderPolicyState(model, { guardCidrs: ['10.0.0.0/16', 'fd00::/64'] })), 'nft', '-f', '-');
-      expect(await shape(live), `step ${step}`).toEqual(await shape(ref));
+      expect(await tableShape(live), `step ${step}`).toEqual(await tableShape(ref));
     }
     // the first step is the full install; (nearly) all others went through diffs
     expect(incremental).toBeGreaterThanOrEqual(steps * 0.75);

@@ -12,7 +12,7 @@ import {
 import { describeRoot, uniquePrefix } from '../../util/root.js';
 import { addNetns, delNetns, inNs, inNsInput } from '../traffic/netns.js';
 import { namespaces, np, pod } from '../../unit/policy/fixtures.js';
-import { createTopology, OUTSIDE_IP, type Topology } from './topology.js';
+import { createTopology, OUTSIDE_IP, tableShape, type Topology } from './topology.js';
 
 const POD_IPS: Record<string, string> = { 'x/a': '10.0.1.1', 'x/b': '10.0.1.2', 'y/a': '10.0.2.1', 'z/a': '10.0.3.1' };
 
@@ -27,20 +27,6 @@ function clusterPods(labels: Record<string, Record<string, string>> = {}): Pod[]
 
 const compile = (policies: NetworkPolicy[], pods = clusterPods()): PolicyModel =>
   compilePolicies({ policies, namespaces: namespaces(), pods, nodeName: 'n1' });
-
-/** `nft -j list table` reduced to its shape: set declarations and sorted elements, chain rules without counter values. */
-async function tableShape(ns: string, table = 'twill-policy'): Promise<{ sets: Record<string, unknown>; chains: Record<string, unknown[]> }> {
-  const j = JSON.parse(await inNs(ns, 'nft', '-j', 'list', 'table', 'inet', table)) as { nftables: Record<string, Record<string, unknown>>[] };
-  const sets: Record<string, unknown> = {};
-  const chains: Record<string, unknown[]> = {};
-  for (const item of j.nftables) {
-    const s = item.set ?? item.map;
-    if (s) sets[String(s.name)] = { type: s.type, map: s.map, flags: s.flags, elem: ((s.elem as unknown[] | undefined) ?? []).map((e) => JSON.stringify(e)).sort() };
-    if (item.chain) chains[String(item.chain.name)] ??= [];
-    if (item.rule) (chains[String(item.rule.chain)] ??= []).push(JSON.stringify(item.rule.expr).replace(/"counter":\{[^}]*\}/g, '"counter":{}'));
-  }
-  return { sets, chains };
-}
 
 /** Rules only: what must not change when a pod or label changes. */
 async function rulesOnly(ns: string): Promise<Record<string, unknown[]>> {

@@ -2,18 +2,7 @@
 // traffic-random). Seeded so a failure can be replayed with the seed in the test's name.
 import type { LabelSelector, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort } from '../../../lib/policy/index.js';
 import { np } from '../../unit/policy/fixtures.js';
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../../util/rng.js';
 
 export interface Gen {
   rnd: () => number;
@@ -24,7 +13,7 @@ export interface Gen {
 
 /** `outsideCidr`: an ipBlock some peers use besides the pod network (a routed peer's subnet). */
 export function generator(seed: number, outsideCidr = '10.9.0.0/24'): Gen {
-  const rnd = prng(seed);
+  const rnd = seeded(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T;
   const labels = () => {
     const l: Record<string, string> = { pod: pick(['a', 'b', 'c']) };

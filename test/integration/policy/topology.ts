@@ -98,3 +98,21 @@ export async function createTopology(prefix: string, pods: { ref: string; ip: st
     destroy,
   };
 }
+
+/**
+ * `nft -j list table inet <table>` in `ns` reduced to its shape: set and map declarations with
+ * sorted elements, and each chain's rules with the counters' values left out, so two tables built
+ * by different transactions compare equal when they hold the same rules and elements.
+ */
+export async function tableShape(ns: string, table = 'twill-policy'): Promise<{ sets: Record<string, unknown>; chains: Record<string, unknown[]> }> {
+  const j = JSON.parse(await inNs(ns, 'nft', '-j', 'list', 'table', 'inet', table)) as { nftables: Record<string, Record<string, unknown>>[] };
+  const sets: Record<string, unknown> = {};
+  const chains: Record<string, unknown[]> = {};
+  for (const item of j.nftables) {
+    const s = item.set ?? item.map;
+    if (s) sets[String(s.name)] = { type: s.type, map: s.map, flags: s.flags, elem: ((s.elem as unknown[] | undefined) ?? []).map((e) => JSON.stringify(e)).sort() };
+    if (item.chain) chains[String(item.chain.name)] ??= [];
+    if (item.rule) (chains[String(item.rule.chain)] ??= []).push(JSON.stringify(item.rule.expr).replace(/"counter":\{[^}]*\}/g, '"counter":{}'));
+  }
+  return { sets, chains };
+}
