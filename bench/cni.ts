@@ -266,6 +266,12 @@ async function variant(): Promise<void> {
     const add = byKind(() => [] as number[]);
     const del = byKind(() => [] as number[]);
     for (let i = 0; i < PODS; i++) for (const s of rotate(all, i)) add[s.kind].push(await timed(s, 'ADD', seq[s.kind][i]!, 'wall'));
+    // portmap did its work on both chains (outside the clock): one DNAT rule per mapping per pod.
+    for (const s of all.filter((x) => x.ports)) {
+      const nat = execFileSync('ip', ['netns', 'exec', s.chain.host, 'iptables-save', '-t', 'nat'], { encoding: 'utf8' });
+      const dnat = nat.split('\n').filter((l) => / -j DNAT --to-destination 10\.244\.1\./.test(l)).length;
+      if (dnat !== PODS * mappings) throw new Error(`${s.kind}: ${dnat} DNAT rules after ${PODS} ADDs with ${mappings} mapping(s) each`);
+    }
     for (let i = 0; i < PODS; i++) for (const s of rotate(all, i)) del[s.kind].push(await timed(s, 'DEL', seq[s.kind][i]!, 'wall'));
 
     const bursts = byKind(() => [] as { add: number; del: number }[]);
