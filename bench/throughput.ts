@@ -213,7 +213,7 @@ function report(cpu: Map<string | undefined, Runs>, wire: Map<string | undefined
   const ok = (x: number, goal: number) => (x >= goal ? '✅' : '❌');
   const goals: string[][] = [];
   const goal = (name: string, target: number, r: { med: number; min: number; max: number }, why = '') =>
-    goals.push([name, `≥ ${target.toFixed(2)}`, fr(r), `${ok(r.med, target)}${why}`]);
+    goals.push([name, `≥ ${target.toFixed(2)}`, `${r.med.toFixed(3)} (${f(r.min)}–${f(r.max)})`, `${ok(r.med, target)}${why}`]);
   console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} interleaved rounds; Gbit/s median (min–max); ratios are the median (min–max) of per-round ratios; twill pods via ${pods}, underlay veth MTU 1500 with GRO, overlay MTU ${1500 - 50}`);
   const PODS = ['twill', 'routed', 'nobrnf'];
   for (const cc of ccs) {
