@@ -212,6 +212,7 @@ function report(cpu: Map<string | undefined, Runs>, wire: Map<string | undefined
   const fr = (r: { med: number; min: number; max: number }) => `${f(r.med)} (${f(r.min)}–${f(r.max)})`;
   const ok = (x: number, goal: number) => (x >= goal ? '✅' : '❌');
   const goals: string[][] = [];
+  const info: string[][] = [];
   const goal = (name: string, target: number, r: { med: number; min: number; max: number }, why = '') =>
     goals.push([name, `≥ ${target.toFixed(2)}`, `${r.med.toFixed(3)} (${f(r.min)}–${f(r.max)})`, `${ok(r.med, target)}${why}`]);
   console.log(`\nTCP throughput, iperf3 ${SECONDS} s × ${RUNS} interleaved rounds; Gbit/s median (min–max); ratios are the median (min–max) of per-round ratios; twill pods via ${pods}, underlay veth MTU 1500 with GRO, overlay MTU ${1500 - 50}`);
@@ -231,6 +232,9 @@ function report(cpu: Map<string | undefined, Runs>, wire: Map<string | undefined
     goal(`(b) twill pod → pod ÷ VXLAN alone, CPU-bound, ${ccName(cc)}`, 0.9, ratio(tw, vx));
     const rt = s.get('routed');
     if (rt) goal(`    candidate: routed veth ÷ VXLAN alone, ${ccName(cc)}`, 0.9, ratio(rt, vx));
+    if (rt) info.push([`routed veth ÷ twill's bridged pods, ${ccName(cc)}`, fr(ratio(rt, tw))]);
+    const nb = s.get('nobrnf');
+    if (nb) info.push([`bridged pods without br_netfilter ÷ with, ${ccName(cc)}`, fr(ratio(nb, tw))]);
     if (fl) goal(`(c) twill ÷ flannel pod → pod, CPU-bound, ${ccName(cc)}`, 1.0, ratio(tw, fl));
   }
   for (const cc of ccs) {
@@ -249,6 +253,10 @@ function report(cpu: Map<string | undefined, Runs>, wire: Map<string | undefined
     const model = hostMed >= 0.9 * WIRE_GBIT ? '' : ` model not in effect: host → host reached ${f(hostMed)} of ${WIRE_GBIT} Gbit/s (CPU-bound)`;
     goal(`(a) twill pod → pod ÷ host → host, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, 0.93, ratio(tw, host), model);
     if (fl) goal(`(c) twill ÷ flannel pod → pod, ${WIRE_GBIT} Gbit/s line rate, ${ccName(cc)}`, 1.0, ratio(tw, fl));
+  }
+  if (info.length) {
+    console.log('\nwhat the bridge hop costs (median (min–max) of per-round ratios)');
+    console.log(table(['wiring', 'ratio'], info));
   }
   console.log('\ngoals (issue 17 row 6), median (min–max) of per-round ratios in this run');
   console.log(table(['goal', 'target', 'measured', ''], goals));
