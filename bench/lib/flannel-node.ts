@@ -80,12 +80,12 @@ export class FlannelNodes {
       await plugHost(this.c.switchNetns, n.netns, `fl${n.index}`, n.underlayIP, underlayMtu);
     }
     const bin = join(peersBin(), 'flanneld');
+    // One at a time: two flanneld starting together can pick the same random subnet, and the
+    // loser exits ("failed to acquire lease: subnet already exists") instead of picking again.
     for (const n of this.nodes) {
       n.proc = startProc(`flanneld-f${n.index}`, 'ip', ['netns', 'exec', n.netns, bin,
         '--etcd-endpoints', store.endpoint, '--etcd-prefix', FLANNEL_PREFIX,
         '--iface', 'eth0', '--subnet-file', n.subnetFile, '--ip-masq'], { logFile: n.logFile });
-    }
-    for (const n of this.nodes) {
       const env = await waitFor(`flanneld f${n.index} writes ${n.subnetFile}`, async () => {
         if (!n.proc?.alive()) throw new Error(`flanneld f${n.index} exited; see ${n.logFile}`);
         const e = await readSubnetEnv(n.subnetFile);
