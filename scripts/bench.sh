@@ -10,13 +10,15 @@ TWILL_PEERS_BIN=$(bash bench/peers/build.sh | tail -1)
 export TWILL_PEERS_BIN
 echo "== netlink: programming peers through lib/netlink vs ip -batch + bridge -batch"
 node dist/bench/netlink.js
-echo "== agent: convergence, event latency, resources"
+echo "== agent: convergence, memory, event latency, idle CPU vs flanneld (etcd mode)"
 node dist/bench/agent.js "$@"
 echo "== soak: 5,000 peers under 10 lease changes/s (default 30 min; --minutes N)"
 node dist/bench/soak.js "$@"
-echo "== throughput: pod-to-pod vs host-to-host"
+echo "== throughput: pod-to-pod vs host-to-host, VXLAN alone and flannel"
 node dist/bench/throughput.js
+echo "== kube: kube mode on a real kube-apiserver, 1k and 5k Nodes, vs flanneld"
+node dist/bench/kube.js
 if [[ -f dist/bench/cni.js ]]; then
-  echo "== cni: twill vs reference bridge + host-local"
+  echo "== cni: twill's chain vs flannel's chain (and the bridge + host-local floor)"
   node dist/bench/cni.js
 fi
