@@ -5,16 +5,15 @@
 // each apply() after the first is an incremental transaction from the previous scenario's table.
 // SCTP: this kernel has no SCTP (socket() answers EPROTONOSUPPORT), so SCTP is covered by the
 // rules loading (the ports set below) and the unit tables, not by traffic.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import {
-  compilePolicies, createNftPolicyEnforcer, renderFull, renderPolicyState, type NetworkPolicy, type Pod, type PolicyEnforcer, type PolicyModel,
+  compilePolicies, createNftPolicyEnforcer, renderFull, renderPolicyState, type NetworkPolicy, type Pod, type PolicyModel,
 } from '../../../lib/policy/index.js';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
 import { addNetns, delNetns, inNs, inNsInput } from '../traffic/netns.js';
 import { namespaces, np, pod } from '../../unit/policy/fixtures.js';
-import { createTopology, OUTSIDE_IP, tableShape, type Topology } from './topology.js';
+import { OUTSIDE_IP, POD_IPS, tableShape, usePolicyNode } from './topology.js';
 
-const POD_IPS: Record<string, string> = { 'x/a': '10.0.1.1', 'x/b': '10.0.1.2', 'y/a': '10.0.2.1', 'z/a': '10.0.3.1' };
 
 function clusterPods(labels: Record<string, Record<string, string>> = {}): Pod[] {
   return Object.entries(POD_IPS).map(([ref, ip]) => {
@@ -35,14 +34,7 @@ async function rulesOnly(ns: string): Promise<Record<string, unknown[]>> {
 
 describeRoot('network policy: nftables enforcement in a netns', () => {
   const prefix = uniquePrefix('twp');
-  let topo: Topology;
-  let enforcer: PolicyEnforcer;
-
-  beforeAll(async () => {
-    topo = await createTopology(prefix, Object.entries(POD_IPS).map(([ref, ip]) => ({ ref, ip })));
-    enforcer = createNftPolicyEnforcer({ netns: topo.node });
-  });
-  afterAll(async () => { await topo?.destroy(); });
+  const node = usePolicyNode(prefix);
 
   /**
    * Runs "src -> dst proto port ok|no|refused" lines, sources in parallel, and returns them with
@@ -60,7 +52,7 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     for (const p of parsed) bySrc.set(p.src, [...(bySrc.get(p.src) ?? []), p]);
     const verdict = new Map<(typeof parsed)[number], string>();
     await Promise.all([...bySrc.entries()].map(async ([src, list]) => {
-      const r = await topo.probe(src, list.map((p) => [p.dst, p.proto, p.port]));
+      const r = await node.topo.probe(src, list.map((p) => [p.dst, p.proto, p.port]));
       list.forEach((p, i) => verdict.set(p, r[i] ?? '?'));
     }));
     return parsed.map((p) => p.line.replace(/(ok|no|refused)$/, verdict.get(p) ?? '?'));
@@ -143,7 +135,7 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     it(sc.name, async () => {
       const model = compile(sc.policies);
       expect(model.rejected).toEqual([]);
-      await enforcer.apply(model);
+      await node.enforcer.apply(model);
       expect(await observe(sc.probes)).toEqual(sc.probes);
     });
   }
@@ -154,7 +146,7 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     await addNetns(check);
     try {
       await inNsInput(check, renderFull(renderPolicyState(compile(last?.policies ?? []))), 'nft', '-f', '-');
-      expect(await tableShape(topo.node)).toEqual(await tableShape(check));
+      expect(await tableShape(node.topo.node)).toEqual(await tableShape(check));
     } finally {
       await delNetns(check);
     }
@@ -162,52 +154,52 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
 
   it('a label change is applied as element updates only: the rules do not change, the new peer connects', async () => {
     const policies = [np('x', 'friends', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'friend' } } }], ports: [{ port: 'http' }, { port: 80 }] }] })];
-    await enforcer.apply(compile(policies));
+    await node.enforcer.apply(compile(policies));
     expect(await observe(['x/b -> x/a tcp 80 no', 'x/b -> x/a tcp 8080 no'])).toEqual(['x/b -> x/a tcp 80 no', 'x/b -> x/a tcp 8080 no']);
-    const before = await rulesOnly(topo.node);
-    const res = await enforcer.apply(compile(policies, clusterPods({ 'x/b': { pod: 'b', role: 'friend' } })));
+    const before = await rulesOnly(node.topo.node);
+    const res = await node.enforcer.apply(compile(policies, clusterPods({ 'x/b': { pod: 'b', role: 'friend' } })));
     expect(res.mode).toBe('incremental');
     expect(res.diff).toMatchObject({ chainsChanged: 0, setsChanged: 0, elementsAdded: 1, elementsDeleted: 0 });
     expect(res.diff?.text).toBe('add element inet twill-policy in/x/friends/0/peer4 { 10.0.1.2 }\n');
-    expect(await rulesOnly(topo.node)).toEqual(before);
+    expect(await rulesOnly(node.topo.node)).toEqual(before);
     expect(await observe(['x/b -> x/a tcp 80 ok', 'x/b -> x/a tcp 8080 ok', 'y/a -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 ok', 'x/b -> x/a tcp 8080 ok', 'y/a -> x/a tcp 80 no']);
     // and back: the label removed, the connection blocked again, still without a rule change
-    const back = await enforcer.apply(compile(policies));
+    const back = await node.enforcer.apply(compile(policies));
     expect(back.diff?.text).toBe('delete element inet twill-policy in/x/friends/0/peer4 { 10.0.1.2 }\n');
-    expect(await rulesOnly(topo.node)).toEqual(before);
+    expect(await rulesOnly(node.topo.node)).toEqual(before);
     expect(await observe(['x/b -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 no']);
   });
 
   it('a pod newly selected by a policy is isolated through a verdict-map element', async () => {
     const policies = [np('x', 'deny-labelled', { podSelector: { matchLabels: { locked: 'yes' } } })];
-    await enforcer.apply(compile(policies));
-    const before = await rulesOnly(topo.node);
+    await node.enforcer.apply(compile(policies));
+    const before = await rulesOnly(node.topo.node);
     expect(await observe(['y/a -> x/b tcp 80 ok'])).toEqual(['y/a -> x/b tcp 80 ok']);
-    const res = await enforcer.apply(compile(policies, clusterPods({ 'x/b': { pod: 'b', locked: 'yes' } })));
+    const res = await node.enforcer.apply(compile(policies, clusterPods({ 'x/b': { pod: 'b', locked: 'yes' } })));
     // the pod's combination of policies is new: one chain appears, no existing rule changes
     expect(res.diff?.text).toContain('add element inet twill-policy in4 { 10.0.1.2 : goto in-pods/');
-    const after = await rulesOnly(topo.node);
+    const after = await rulesOnly(node.topo.node);
     for (const [chain, rules] of Object.entries(before)) expect(after[chain]).toEqual(rules);
     expect(await observe(['y/a -> x/b tcp 80 no', 'node -> x/b tcp 80 ok'])).toEqual(['y/a -> x/b tcp 80 no', 'node -> x/b tcp 80 ok']);
   });
 
   it('counts drops per combination of policies (namespace and policy names)', async () => {
-    await enforcer.apply(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]));
-    const zero = await enforcer.dropCounters();
+    await node.enforcer.apply(compile([np('x', 'deny', { podSelector: { matchLabels: { pod: 'a' } } })]));
+    const zero = await node.enforcer.dropCounters();
     expect(zero).toEqual([{ reason: 'policy', direction: 'ingress', namespace: 'x', policies: ['x/deny'], chain: expect.stringMatching(/^in-pods\//), packets: 0, bytes: 0 }]);
     await observe(['y/a -> x/a tcp 80 no', 'z/a -> x/a udp 53 no']);
-    const [c] = await enforcer.dropCounters();
+    const [c] = await node.enforcer.dropCounters();
     expect(c?.packets).toBeGreaterThanOrEqual(2);
     expect(c?.bytes).toBeGreaterThan(0);
   });
 
   it('without bridge-nf-call-iptables, bridged pod↔pod traffic bypasses the forward hook (the agent must set it)', async () => {
-    await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
-    await inNs(topo.node, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0');
+    await node.enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
+    await inNs(node.topo.node, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0');
     try {
       expect(await observe(['x/b -> x/a tcp 80 ok', 'outside -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 ok', 'outside -> x/a tcp 80 no']);
     } finally {
-      await inNs(topo.node, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
+      await inNs(node.topo.node, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1');
     }
     expect(await observe(['x/b -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 no']);
   });
@@ -216,43 +208,43 @@ describeRoot('network policy: nftables enforcement in a netns', () => {
     // a kube-proxy-like Service 10.96.0.10:80 → x/a:80, masqueraded when the client is the backend
     const svc = 'table ip twp-svc {\n chain pre { type nat hook prerouting priority dstnat; ip daddr 10.96.0.10 tcp dport 80 dnat to 10.0.1.1:80; }\n'
       + ' chain post { type nat hook postrouting priority srcnat; ip saddr 10.0.1.1 ip daddr 10.0.1.1 masquerade; }\n}\n';
-    await inNsInput(topo.node, svc, 'nft', '-f', '-');
+    await inNsInput(node.topo.node, svc, 'nft', '-f', '-');
     try {
-      await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
+      await node.enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
       expect(await observe(['x/a -> 10.96.0.10 tcp 80 ok', 'x/b -> 10.96.0.10 tcp 80 no'])).toEqual(['x/a -> 10.96.0.10 tcp 80 ok', 'x/b -> 10.96.0.10 tcp 80 no']);
       // it is the self pair that lets it through
-      await inNs(topo.node, 'nft', 'flush', 'set', 'inet', 'twill-policy', 'self4');
+      await inNs(node.topo.node, 'nft', 'flush', 'set', 'inet', 'twill-policy', 'self4');
       expect(await observe(['x/a -> 10.96.0.10 tcp 80 no'])).toEqual(['x/a -> 10.96.0.10 tcp 80 no']);
     } finally {
-      await enforcer.remove();   // the kernel no longer matches what the enforcer installed
-      await inNs(topo.node, 'nft', 'delete', 'table', 'ip', 'twp-svc');
+      await node.enforcer.remove();   // the kernel no longer matches what the enforcer installed
+      await inNs(node.topo.node, 'nft', 'delete', 'table', 'ip', 'twp-svc');
     }
   });
 
   it('a table changed behind its back is replaced whole on the next apply', async () => {
-    await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
-    await inNs(topo.node, 'nft', 'delete', 'table', 'inet', 'twill-policy');
-    const res = await enforcer.apply(compile([np('x', 'deny', { podSelector: {} }), np('x', 'from-b', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] })]));
+    await node.enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
+    await inNs(node.topo.node, 'nft', 'delete', 'table', 'inet', 'twill-policy');
+    const res = await node.enforcer.apply(compile([np('x', 'deny', { podSelector: {} }), np('x', 'from-b', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] })]));
     expect(res.mode).toBe('full');
     expect(res.fallbackReason).toMatch(/nft -f -/);
     expect(await observe(['x/b -> x/a tcp 80 ok', 'y/a -> x/a tcp 80 no'])).toEqual(['x/b -> x/a tcp 80 ok', 'y/a -> x/a tcp 80 no']);
   });
 
   it('touches no other table; remove() deletes only its own, idempotently', async () => {
-    await inNsInput(topo.node, 'table ip foreign {\n chain fchain { type filter hook forward priority 10; policy accept; tcp dport 9999 drop; }\n}\n', 'nft', '-f', '-');
-    const foreign = await inNs(topo.node, 'nft', 'list', 'table', 'ip', 'foreign');
-    await enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
-    expect(await inNs(topo.node, 'nft', 'list', 'table', 'ip', 'foreign')).toBe(foreign);
-    await enforcer.remove();
-    await enforcer.remove();
-    const tables = await inNs(topo.node, 'nft', 'list', 'tables');
+    await inNsInput(node.topo.node, 'table ip foreign {\n chain fchain { type filter hook forward priority 10; policy accept; tcp dport 9999 drop; }\n}\n', 'nft', '-f', '-');
+    const foreign = await inNs(node.topo.node, 'nft', 'list', 'table', 'ip', 'foreign');
+    await node.enforcer.apply(compile([np('x', 'deny', { podSelector: {} })]));
+    expect(await inNs(node.topo.node, 'nft', 'list', 'table', 'ip', 'foreign')).toBe(foreign);
+    await node.enforcer.remove();
+    await node.enforcer.remove();
+    const tables = await inNs(node.topo.node, 'nft', 'list', 'tables');
     expect(tables).not.toContain('twill-policy');
     expect(tables).toContain('table ip foreign');
     expect(await observe(['x/b -> x/a tcp 80 ok'])).toEqual(['x/b -> x/a tcp 80 ok']);
   });
 
   it('the new-pod guard keeps a pod the agent does not know yet closed, then opens it as a known pod', async () => {
-    const guarded = createNftPolicyEnforcer({ netns: topo.node, guardCidrs: ['10.0.0.0/16'] });
+    const guarded = createNftPolicyEnforcer({ netns: node.topo.node, guardCidrs: ['10.0.0.0/16'] });
     const policies = [np('x', 'deny', { podSelector: { matchLabels: { pod: 'b' } } })];
     const unseen = clusterPods().filter((p) => p.metadata.name !== 'b');
     try {

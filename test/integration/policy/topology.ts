@@ -5,6 +5,8 @@
 // through the node (10.9.0.2, standing in for a pod or host on another node). Every pod runs one
 // server on TCP 80, 81, 8080 and UDP 53, 81 that answers each connection or datagram.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
+import { createNftPolicyEnforcer, type PolicyEnforcer } from '../../../lib/policy/index.js';
 import { addNetns, delNetns, inNs, sh } from '../traffic/netns.js';
 
 export interface TopoPod { ref: string; ns: string; ip: string }
@@ -115,4 +117,21 @@ export async function tableShape(ns: string, table = 'twill-policy'): Promise<{ 
     if (item.rule) (chains[String(item.rule.chain)] ??= []).push(JSON.stringify(item.rule.expr).replace(/"counter":\{[^}]*\}/g, '"counter":{}'));
   }
   return { sets, chains };
+}
+
+/** The pods the policy tests run, by "namespace/name". */
+export const POD_IPS: Record<string, string> = { 'x/a': '10.0.1.1', 'x/b': '10.0.1.2', 'y/a': '10.0.2.1', 'z/a': '10.0.3.1' };
+
+/**
+ * A topology with POD_IPS and an nftables policy enforcer on its node, built before the enclosing
+ * describe's tests and destroyed after them; the fields are set once beforeAll has run.
+ */
+export function usePolicyNode(prefix: string): { topo: Topology; enforcer: PolicyEnforcer } {
+  const node = {} as { topo: Topology; enforcer: PolicyEnforcer };
+  beforeAll(async () => {
+    node.topo = await createTopology(prefix, Object.entries(POD_IPS).map(([ref, ip]) => ({ ref, ip })));
+    node.enforcer = createNftPolicyEnforcer({ netns: node.topo.node });
+  });
+  afterAll(async () => { await node.topo?.destroy(); });
+  return node;
 }

@@ -4,25 +4,18 @@
 // be what connectionAllowed() reads from the compiled model. The compiler's semantics are
 // pinned by the hand-written unit tables; this checks that the nftables rendering implements
 // exactly the model, for combinations nobody wrote by hand.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { compilePolicies, connectionAllowed, createNftPolicyEnforcer, type NetworkPolicy, type PolicyEnforcer, type Pod } from '../../../lib/policy/index.js';
+import { expect, it } from 'vitest';
+import { compilePolicies, connectionAllowed, type NetworkPolicy, type Pod } from '../../../lib/policy/index.js';
 import { describeRoot, uniquePrefix } from '../../util/root.js';
 import { namespaces, pod } from '../../unit/policy/fixtures.js';
 import { generator } from './random.js';
-import { createTopology, OUTSIDE_IP, type Topology } from './topology.js';
+import { OUTSIDE_IP, POD_IPS, usePolicyNode } from './topology.js';
 
-const POD_IPS: Record<string, string> = { 'x/a': '10.0.1.1', 'x/b': '10.0.1.2', 'y/a': '10.0.2.1', 'z/a': '10.0.3.1' };
 const PROBES: ['tcp' | 'udp', number][] = [['tcp', 80], ['tcp', 8080], ['udp', 53], ['udp', 81]];
 
 describeRoot('network policy: random policies, real traffic agrees with the model', () => {
   const prefix = uniquePrefix('twp');
-  let topo: Topology;
-  let enforcer: PolicyEnforcer;
-  beforeAll(async () => {
-    topo = await createTopology(prefix, Object.entries(POD_IPS).map(([ref, ip]) => ({ ref, ip })));
-    enforcer = createNftPolicyEnforcer({ netns: topo.node });
-  });
-  afterAll(async () => { await topo?.destroy(); });
+  const node = usePolicyNode(prefix);
 
   const tally = { pass: 0, blocked: 0 };
   const seeds = (process.env.TWILL_POLICY_SEEDS ?? '7,18,29,40,51,62,73,84').split(',').map(Number);
@@ -35,7 +28,7 @@ describeRoot('network policy: random policies, real traffic agrees with the mode
     const policies: NetworkPolicy[] = Array.from({ length: 1 + Math.floor(g.rnd() * 3) }, (_, i) => g.policy(g.pick(['x', 'y']), `r${i}`));
     const model = compilePolicies({ policies, namespaces: namespaces(), pods, nodeName: 'n1' });
     expect(model.rejected).toEqual([]);
-    await enforcer.apply(model);
+    await node.enforcer.apply(model);
 
     const sources = ['outside', ...Object.keys(POD_IPS)];
     const want: string[] = [];
@@ -48,7 +41,7 @@ describeRoot('network policy: random policies, real traffic agrees with the mode
         // the outside netns serves nothing: one TCP probe, a RST back means it passed
         for (const [proto, port] of dst === 'outside' ? PROBES.slice(0, 1) : PROBES) list.push([dstIp, proto, port]);
       }
-      const res = await topo.probe(src, list, 1500);
+      const res = await node.topo.probe(src, list, 1500);
       list.forEach(([dstIp, proto, port], i) => {
         const line = `${src} -> ${dstIp} ${proto} ${port}`;
         const ok = connectionAllowed(model, { src: srcIp, dst: dstIp, protocol: proto === 'tcp' ? 'TCP' : 'UDP', port });

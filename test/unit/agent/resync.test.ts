@@ -13,6 +13,11 @@ import { systemClock } from '../../../lib/retry.js';
 
 const peer = (n: number) => ({ key: `10.244.${n}.0-24`, subnet: parsePrefix(`10.244.${n}.0/24`), publicIP: `192.0.2.${n}`, vtepMAC: `02:00:00:00:00:${n.toString(16).padStart(2, '0')}` });
 
+const until = async (cond: () => boolean, what: string) => {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((res) => setTimeout(res, 5));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+};
+
 /** A memory kernel with a VXLAN-ish device, whose route dumps wait for `release()` while gated. */
 function rig(withHolds = false) {
   const k = new MemoryKernel();
@@ -61,29 +66,29 @@ function rig(withHolds = false) {
     handle, logger: silentLogger(), clock: systemClock, desired: () => desired, device: () => ({ index: dev.index, nexthops: true }),
     hooks: { repaired: (kind, n) => { repaired[kind] = (repaired[kind] ?? 0) + n; }, reconciled: (s) => { triggers.push(s.trigger); } },
   });
+  const routeOf = (n: number) => k.routes().find((x: Route) => x.dst === `10.244.${n}.0/24`);
+  /** Runs the loop with these peers programmed by its start-up pass; returns what stops it. */
+  const start = async (...peers: number[]): Promise<() => Promise<void>> => {
+    const ctl = new AbortController();
+    const running = r.run(ctl.signal);
+    for (const n of peers) add(n);
+    r.request('all', 'start');
+    await until(() => peers.every((n) => routeOf(n) !== undefined), 'the start-up pass');
+    return async () => { ctl.abort(); await running; };
+  };
   return {
-    k, r, add, drop, repaired, triggers,
+    k, r, add, drop, repaired, triggers, start, routeOf,
     gateDumps: () => { gate = new Promise<void>((res) => { open = res; }); },
     release: () => { open?.(); gate = undefined; },
     dumping: () => dumping,
-    routeOf: (n: number) => k.routes().find((x: Route) => x.dst === `10.244.${n}.0/24`),
     fdbOf: (n: number) => k.neighs().find((x: Neigh) => x.family === 'bridge' && x.mac === peer(n).vtepMAC),
   };
 }
 
-const until = async (cond: () => boolean, what: string) => {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((res) => setTimeout(res, 5));
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
-};
-
 describe.each([['a Map', false], ['a view with holds()', true]])('Reconciler.resync (background full resync), desired as %s', (_, holds) => {
   it('programs a lease change while the resync\'s kernel dump is still in progress', async () => {
     const x = rig(holds);
-    const ctl = new AbortController();
-    const running = x.r.run(ctl.signal);
-    x.add(1);
-    x.r.request('all', 'start');
-    await until(() => x.routeOf(1) !== undefined, 'the first peer');
+    const stop = await x.start(1);
 
     x.gateDumps();
     x.r.resync();
@@ -102,17 +107,12 @@ describe.each([['a Map', false], ['a view with holds()', true]])('Reconciler.res
     expect(x.repaired).toEqual({});
     expect(x.routeOf(1)).toBeUndefined();
     expect(x.routeOf(2)).toBeDefined();
-    ctl.abort();
-    await running;
+    await stop();
   });
 
   it('repairs drift that came without a notification, and counts it as a resync repair', async () => {
     const x = rig(holds);
-    const ctl = new AbortController();
-    const running = x.r.run(ctl.signal);
-    x.add(1); x.add(3);
-    x.r.request('all', 'start');
-    await until(() => x.routeOf(3) !== undefined, 'the peers');
+    const stop = await x.start(1, 3);
     // No watch runs here: the cache still believes these are present.
     x.k.remove({ kind: 'route', ...x.routeOf(1)! });
     x.k.remove({ kind: 'neigh', ...x.fdbOf(3)! });
@@ -126,17 +126,12 @@ describe.each([['a Map', false], ['a view with holds()', true]])('Reconciler.res
     await until(() => x.routeOf(1) !== undefined && x.fdbOf(3) !== undefined, 'the repairs');
     expect(x.repaired).toEqual({ route: 1, fdb: 1 });
     expect(x.triggers.at(-1)).toMatch(/resync/);
-    ctl.abort();
-    await running;
+    await stop();
   });
 
   it('deletes an entry of ours that nobody wants, found only by the dump', async () => {
     const x = rig(holds);
-    const ctl = new AbortController();
-    const running = x.r.run(ctl.signal);
-    x.add(1);
-    x.r.request('all', 'start');
-    await until(() => x.routeOf(1) !== undefined, 'the first peer');
+    const stop = await x.start(1);
     // Someone else writes a neighbour on our device: ours by ownership, wanted by no peer.
     const dev = x.k.linkByName('twill.1')!.index;
     x.k.external([{ verb: 'replace', object: { kind: 'neigh', family: 'bridge', ifindex: dev, mac: '02:00:00:00:00:99', ip: '192.0.2.99', state: 128, flags: 0 } as Neigh & { kind: 'neigh' } }]);
@@ -144,8 +139,7 @@ describe.each([['a Map', false], ['a view with holds()', true]])('Reconciler.res
     x.r.resync();
     await until(() => !x.k.neighs().some((n) => n.mac === '02:00:00:00:00:99'), 'the stray FDB entry to go');
     expect(x.repaired).toEqual({ fdb: 1 });
-    ctl.abort();
-    await running;
+    await stop();
   });
 
   it('falls back to the blocking full pass when there is no cache yet', async () => {
