@@ -9,14 +9,15 @@ import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../
 import { MAIN_TABLE } from '../backend/vxlan/desired.js';
 import { entryKey, sameEntry, type DesiredState, type Entry, type EntryKind, type KernelState } from './state.js';
 
+/** Entries handled between two yields of a stepwise observation or scan. */
+export const SLICE = 2000;
+
 /**
  * `between`, when given, runs before each of the five dumps, which are then taken one at a time:
  * a dump is one synchronous read (lib/netlink/socket.ts), ≈5–20 ms at 5k peers each, and the
  * background resync (Reconciler.resync) yields to lease events between them. `timings` gets
  * each dump's milliseconds (routes, nexthops, addresses, ARP, FDB) when given.
  */
-/** Entries handled between two yields of a stepwise observation or scan. */
-export const SLICE = 2000;
 
 export async function observeOwned(h: NetlinkHandle, devIndex: number | undefined, nexthops: boolean, desired?: DesiredState, between?: () => Promise<void>, timings?: number[]): Promise<KernelState> {
   const state: KernelState = new Map();
