@@ -3,13 +3,13 @@
 // which is what an nftables interval set without auto-merge needs (no two elements may overlap)
 // and what makes "same addresses" mean "same elements" when two models are diffed.
 import { formatIp, maxValue, type Family } from '../ip/addr.js';
-import { hostMask, type Prefix } from '../ip/prefix.js';
+import { lastAddr, type Prefix } from '../ip/prefix.js';
 import type { AddrRange, AddrSet } from './types.js';
 
 export interface Interval { family: Family; from: bigint; to: bigint }
 
 export function prefixInterval(p: Prefix): Interval {
-  return { family: p.family, from: p.addr, to: p.addr | hostMask(p.family, p.len) };
+  return { family: p.family, from: p.addr, to: lastAddr(p) };
 }
 
 /** `base` minus every interval in `cut` (same family), as disjoint intervals. */
