@@ -5,6 +5,8 @@
 #   npm run cluster                 until Ctrl-C; prints KUBECONFIG, nodes, pods, a connectivity matrix
 #   npm run cluster -- --check      exit 0 only if all of it works
 #   npm run conformance             upstream's sig-network conformance selection; JUnit in .tmp/conformance/
+#   npm run conformance -- --netpol upstream's NetworkPolicy suite (Netpol); JUnit in .tmp/conformance/netpol/
+#                                   (--ci: only the subset CI runs; see docs/conformance.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmd=cluster

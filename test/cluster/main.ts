@@ -4,13 +4,16 @@
 //       A real cluster with twill for a person to use: prints the KUBECONFIG, the nodes, the pods
 //       and a connectivity matrix, then runs until Ctrl-C and removes everything. --check exits
 //       0 only if every node is Ready with twill up and every pod reaches every other pod.
-//   node dist/test/cluster/main.js conformance [--procs N]
+//   node dist/test/cluster/main.js conformance [--procs N] [--focus RE]
 //       The upstream sig-network conformance selection alone; prints the summary table; exit 0
 //       only if every selected test passed. JUnit in .tmp/conformance/.
+//   node dist/test/cluster/main.js conformance --netpol [--ci] [--procs N] [--focus RE]
+//       Upstream's NetworkPolicy suite (Netpol) minus NETPOL_SKIPS, or with --ci the subset CI
+//       runs (NETPOL_CI_SUBSET); the same summary and exit status. JUnit in .tmp/conformance/netpol/.
 import { join } from 'node:path';
 import { REPO_ROOT } from '../harness/paths.js';
 import { KubeCluster } from './cluster.js';
-import { formatSummary, runConformance } from './conformance.js';
+import { formatSummary, netpolSelection, runConformance } from './conformance.js';
 import { clusterSkipReason, prepare } from './prepare.js';
 import { connectivityMatrix, deployProbe, formatMatrix } from './probe.js';
 
@@ -21,7 +24,7 @@ function flag(args: string[], name: string): string | undefined {
 
 async function main(): Promise<number> {
   const [cmd = 'cluster', ...args] = process.argv.slice(2);
-  if (cmd !== 'cluster' && cmd !== 'conformance') { console.error(`usage: main.js cluster [--check] [--workers N] | conformance [--procs N]`); return 2; }
+  if (cmd !== 'cluster' && cmd !== 'conformance') { console.error(`usage: main.js cluster [--check] [--workers N] | conformance [--netpol [--ci]] [--procs N] [--focus RE]`); return 2; }
   const skip = clusterSkipReason();
   if (skip) { console.error(`${cmd}: cannot run here: ${skip}`); return 2; }
   const prepared = prepare();
@@ -32,9 +35,16 @@ async function main(): Promise<number> {
   try {
     await cluster.start();
     if (cmd === 'conformance') {
-      const reportDir = join(REPO_ROOT, '.tmp', 'conformance');
+      const netpol = args.includes('--netpol');
+      const reportDir = join(REPO_ROOT, '.tmp', 'conformance', ...(netpol ? ['netpol'] : []));
+      const selection = netpol ? netpolSelection(args.includes('--ci') ? 'ci' : 'all') : {};
       const focus = flag(args, '--focus');
-      const { summary, result } = await runConformance(cluster, prepared.bin, { reportDir, procs: Number(flag(args, '--procs') ?? 6), ...(focus ? { focus } : {}) });
+      const procs = flag(args, '--procs');
+      const logFile = join(cluster.logDir, netpol ? 'netpol.log' : 'conformance.log');
+      console.error(`cluster: ginkgo's output goes to ${logFile} as it runs`);
+      const { summary, result } = await runConformance(cluster, prepared.bin, {
+        reportDir, ...selection, ...(procs ? { procs: Number(procs) } : {}), ...(focus ? { focus } : {}), logFile,
+      });
       process.stdout.write(result.stdout.split('\n').filter((l) => !/^[S•]+$/.test(l)).slice(-60).join('\n') + '\n');
       console.log(formatSummary(summary));
       console.log(`JUnit: ${summary.junit.join(' ')}`);
