@@ -206,7 +206,7 @@ export function kubeError(what: string, err: unknown): TwillError {
   const status = httpStatus(err);
   let hint = '';
   if (status === 401) hint = ' (credentials rejected: check the service-account token or kubeconfig)';
-  if (status === 403) hint = ' (forbidden: the twill ClusterRole needs nodes get/list/watch and nodes/status patch; see deploy/rbac.yaml)';
+  if (status === 403) hint = ' (forbidden: the twill ClusterRole needs nodes get/list/watch, nodes/status patch and, for NetworkPolicy, pods, namespaces and networkpolicies get/list/watch; see deploy/rbac.yaml)';
   return new TwillError('KUBE', `${what}: ${kubeErrorMessage(err)}${hint}`, { cause: err });
 }
 
@@ -277,19 +277,24 @@ export class KubeNodeClient {
    * what set the agent's peak memory in kube mode.
    */
   listNodes(signal: AbortSignal): Promise<{ items: NodeLike[]; resourceVersion: string }> {
+    return this.list('/api/v1/nodes', (n) => slimNode(n as V1Node), signal);
+  }
+
+  /** Every object of a collection (one request, streamed), each passed through `slim` as it is parsed. */
+  list<T>(path: string, slim: (item: unknown) => T, signal: AbortSignal): Promise<{ items: T[]; resourceVersion: string }> {
     if (signal.aborted) return Promise.reject(abortError(signal));
-    const what = 'GET /api/v1/nodes';
+    const what = `GET ${path}`;
     return new Promise((resolve, reject) => {
       let req: http.ClientRequest;
       const onAbort = () => { req.destroy(); reject(abortError(signal)); };
       try {
-        req = this.send('GET', '/api/v1/nodes', {}, undefined, undefined, (res) => {
+        req = this.send('GET', path, {}, undefined, undefined, (res) => {
           if (res.statusCode !== 200) {
             readBody(res).then((text) => reject(new KubeHttpError(res.statusCode ?? 0, parseBody(text), what)), reject);
             return;
           }
-          const items: NodeLike[] = [];
-          const scanner = new ListScanner((n) => items.push(slimNode(n as V1Node)));
+          const items: T[] = [];
+          const scanner = new ListScanner((n) => items.push(slim(n)));
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => {
             try { scanner.push(chunk); } catch (err) { req.destroy(); reject(new Error(`${what}: ${(err as Error).message}`)); }
@@ -333,6 +338,11 @@ export class KubeNodeClient {
    * how kube-apiserver reports it — resolves as 'expired'.
    */
   watchNodes(p: WatchParams, onEvent: (type: WatchEventType, obj: V1Node) => void, signal: AbortSignal, onConnect?: () => void): Promise<WatchOutcome> {
+    return this.watch<V1Node>('/api/v1/nodes', p, onEvent, signal, onConnect);
+  }
+
+  /** One watch request on a collection; see watchNodes. */
+  watch<T>(path: string, p: WatchParams, onEvent: (type: WatchEventType, obj: T) => void, signal: AbortSignal, onConnect?: () => void): Promise<WatchOutcome> {
     if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
     const query: Record<string, string> = { watch: 'true', resourceVersion: p.resourceVersion, allowWatchBookmarks: 'true' };
     if (p.fieldSelector !== undefined) query['fieldSelector'] = p.fieldSelector;
@@ -358,7 +368,7 @@ export class KubeNodeClient {
         if (type === 'ERROR') { streamError = (ev.object ?? {}) as { code?: number; message?: string }; return; }
         if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK') return;
         events++;
-        onEvent(type, ev.object as V1Node);
+        onEvent(type, ev.object as T);
       };
       const ended = (err: unknown) => {
         if (signal.aborted) return finish({ kind: 'aborted' });
@@ -368,9 +378,9 @@ export class KubeNodeClient {
         finish({ kind: 'closed', events });
       };
       try {
-        req = this.send('GET', '/api/v1/nodes', query, undefined, undefined, (res) => {
+        req = this.send('GET', path, query, undefined, undefined, (res) => {
           if (res.statusCode !== 200) {
-            readBody(res).then((text) => ended(new KubeHttpError(res.statusCode ?? 0, parseBody(text), 'watch nodes')), ended);
+            readBody(res).then((text) => ended(new KubeHttpError(res.statusCode ?? 0, parseBody(text), `watch ${path}`)), ended);
             return;
           }
           if (settled) return;

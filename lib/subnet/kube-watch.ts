@@ -14,7 +14,9 @@ import { errorMessage } from '../errors.js';
 import type { LeaseEvent } from './types.js';
 import type { AnnotationKeys } from './kube-annotations.js';
 import { NodeLeaseTracker } from './kube-tracker.js';
-import { kubeErrorMessage, type KubeNodeClient, type WatchOutcome } from './kube-client.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { kubeErrorMessage, type KubeNodeClient, type WatchEventType, type WatchOutcome, type WatchParams } from './kube-client.js';
+import type { NodeLike } from './kube-node.js';
 
 export type WatcherState = 'pending' | 'alive' | 'lost';
 
@@ -80,6 +82,47 @@ export function watchNodeLeases(o: NodeWatchOptions, signal: AbortSignal): Async
 
 async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: AbortSignal): Promise<void> {
   const tracker = new NodeLeaseTracker(o.keys);
+  await reflectCollection<NodeLike, V1Node>({
+    ...o, what: 'node', server: o.client.server,
+    list: (s) => o.client.listNodes(s),
+    watch: (p, onEvent, s, onConnect) => o.client.watchNodes(p, onEvent, s, onConnect),
+    relisted: (items) => {
+      ch.push(tracker.relist(items));
+      o.log.debug({ nodes: items.length, leases: tracker.size }, 'kube: listed nodes');
+    },
+    event: (type, node) => {
+      if (type === 'ADDED' || type === 'MODIFIED') ch.push(tracker.upsert(node));
+      else if (type === 'DELETED') ch.push(tracker.remove(node));
+    },
+  }, signal);
+}
+
+/** What a reflector over one collection needs: how to list and watch it, and where results go. */
+export interface ReflectorOptions<L, W> {
+  /** Resource name for logs, singular ("node", "pod"). */
+  what: string;
+  /** The API server, for logs. */
+  server: string;
+  list: (signal: AbortSignal) => Promise<{ items: L[]; resourceVersion: string }>;
+  watch: (p: WatchParams, onEvent: (type: WatchEventType, obj: W) => void, signal: AbortSignal, onConnect: () => void) => Promise<WatchOutcome>;
+  /** A full list replaced everything known (first list, or after 410 Gone). */
+  relisted: (items: L[]) => void;
+  /** One watch event (BOOKMARKs are not passed on). */
+  event: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: W) => void;
+  clock: Clock;
+  log: Logger;
+  backoff?: Backoff;
+  watchTimeoutSeconds?: number;
+  random?: () => number;
+  onState?: (s: WatcherState, detail?: string) => void;
+}
+
+/**
+ * client-go's reflector loop for one collection: list, then watch from the list's
+ * resourceVersion; resume after a clean close, relist after 410 Gone, back off on errors. Returns
+ * only when the signal aborts.
+ */
+export async function reflectCollection<L, W extends { metadata?: { resourceVersion?: string } }>(o: ReflectorOptions<L, W>, signal: AbortSignal): Promise<void> {
   const backoff = o.backoff ?? new Backoff({ initialMs: 250, maxMs: 10_000 });
   const random = o.random ?? Math.random;
   const base = o.watchTimeoutSeconds ?? 300;
@@ -91,19 +134,18 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
   while (!signal.aborted) {
     try {
       if (rv === '') {
-        const list = await o.client.listNodes(signal);
-        ch.push(tracker.relist(list.items));
+        const list = await o.list(signal);
+        o.relisted(list.items);
         rv = list.resourceVersion;
-        o.log.debug({ nodes: list.items.length, leases: tracker.size, resourceVersion: rv }, 'kube: listed nodes');
+        o.log.debug({ what: o.what, items: list.items.length, resourceVersion: rv }, `kube: listed ${o.what} objects`);
         setState('alive');
       }
       const started = o.clock.now();
-      const outcome: WatchOutcome = await o.client.watchNodes(
+      const outcome: WatchOutcome = await o.watch(
         { resourceVersion: rv, timeoutSeconds: Math.round(base * (1 + random())) },
-        (type, node) => {
-          const next = node.metadata?.resourceVersion;
-          if (type === 'ADDED' || type === 'MODIFIED') ch.push(tracker.upsert(node));
-          else if (type === 'DELETED') ch.push(tracker.remove(node));
+        (type, obj) => {
+          const next = obj.metadata?.resourceVersion;
+          if (type !== 'BOOKMARK') o.event(type, obj);
           if (next) rv = next;
         },
         signal,
@@ -111,7 +153,7 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
       );
       if (outcome.kind === 'aborted') return;
       if (outcome.kind === 'expired') {
-        o.log.info({ resourceVersion: rv }, 'kube: node watch expired (410 Gone); relisting');
+        o.log.info({ resourceVersion: rv }, `kube: ${o.what} watch expired (410 Gone); relisting`);
         rv = '';
         // A server that keeps answering 410 right after a list must not make us spin.
         if (++expiredStreak > 1) await o.clock.sleep(backoff.next(), signal);
@@ -130,7 +172,7 @@ async function reflect(o: NodeWatchOptions, ch: Channel<LeaseEvent>, signal: Abo
       if (signal.aborted) return;
       setState('lost', kubeErrorMessage(err));
       const delay = backoff.next();
-      o.log.warn({ err: kubeErrorMessage(err), retryInMs: delay, server: o.client.server }, rv === '' ? 'kube: listing nodes failed; retrying' : 'kube: node watch failed; restarting');
+      o.log.warn({ err: kubeErrorMessage(err), retryInMs: delay, server: o.server }, rv === '' ? `kube: listing ${o.what} objects failed; retrying` : `kube: ${o.what} watch failed; restarting`);
       try { await o.clock.sleep(delay, signal); } catch { return; }
     }
   }
