@@ -8,3 +8,4 @@ export {
   type PolicyDiff, type PolicyEnforcer, type RenderOptions,
 } from './nft.js';
 export { connectionAllowed, directionAllows, type Probe } from './evaluate.js';
+export { objectKey, slimNamespace, slimNetworkPolicy, slimPod } from './slim.js';

@@ -348,8 +348,12 @@ export interface DropCounter {
 }
 
 export interface PolicyEnforcer {
-  /** Makes the kernel match the model: the whole table the first time, a diff afterwards. */
-  apply(model: PolicyModel): Promise<ApplyResult>;
+  /**
+   * Makes the kernel match the model: the whole table the first time, a diff afterwards.
+   * `guardCidrs` overrides the enforcer's option for this apply (the agent guards only while
+   * policies exist).
+   */
+  apply(model: PolicyModel, guardCidrs?: readonly string[]): Promise<ApplyResult>;
   /** Deletes the table (idempotent). */
   remove(): Promise<void>;
   /** Packets dropped per combination chain (namespace and policies), from the kernel's counters. */
@@ -378,8 +382,8 @@ export function createNftPolicyEnforcer(opts: EnforcerOptions = {}): PolicyEnfor
   };
 
   return {
-    apply: (model) => serial(async (): Promise<ApplyResult> => {
-      const want = renderPolicyState(model, opts.guardCidrs === undefined ? { table } : { table, guardCidrs: opts.guardCidrs });
+    apply: (model, guardCidrs = opts.guardCidrs) => serial(async (): Promise<ApplyResult> => {
+      const want = renderPolicyState(model, guardCidrs === undefined ? { table } : { table, guardCidrs });
       if (current) {
         const diff = renderDiff(current, want);
         if (diff.text === '') return { mode: 'none', diff };
