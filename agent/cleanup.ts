@@ -1,14 +1,17 @@
 // `twilld --cleanup`: removes everything twill installed on this node (uninstall). The VXLAN
 // devices go first (the kernel drops their neighbours, FDB entries, and the routes and nexthops
 // through them), then any leftover routes/nexthops tagged with twill's protocol, the traffic
-// rules and the subnet file.
+// rules, the NetworkPolicy table and the subnet file.
 import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../lib/log.js';
 import { errorMessage } from '../lib/errors.js';
 import { openHandle } from '../lib/netlink/handle.js';
 import { RTPROT_TWILL, type NlChange } from '../lib/netlink/types.js';
 import type { AgentOptions } from './options.js';
 import { removeAllTrafficRules } from './traffic/index.js';
+import { createNftPolicyEnforcer } from '../lib/policy/nft.js';
+import { POLICY_SOCKET } from '../lib/policy/report.js';
 
 export async function cleanup(o: AgentOptions, log: Logger): Promise<number> {
   const h = openHandle({ logger: log });
@@ -31,6 +34,14 @@ export async function cleanup(o: AgentOptions, log: Logger): Promise<number> {
     failures++;
     log.error({ err: errorMessage(err) }, 'cleanup: traffic rules');
   }
+  try {
+    await createNftPolicyEnforcer().remove();
+    log.info('cleanup: network policy table removed');
+  } catch (err) {
+    // No nft on this host: there cannot be a policy table either.
+    if ((err as { cause?: { code?: unknown } }).cause?.code !== 'ENOENT') { failures++; log.error({ err: errorMessage(err) }, 'cleanup: network policy table'); }
+  }
   await rm(o.subnetFile, { force: true });
+  await rm(join(dirname(o.subnetFile), POLICY_SOCKET), { force: true });
   return failures ? 1 : 0;
 }

@@ -5,6 +5,7 @@
 // Nothing here touches the kernel on shutdown: SIGTERM leaves the datapath as it is, so traffic
 // keeps flowing while the agent restarts; `--cleanup` is the only path that removes state.
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../lib/log.js';
 import type { Lease, LeaseEvent, SubnetManager } from '../lib/subnet/types.js';
 import type { NetConf } from '../lib/config/types.js';
@@ -31,6 +32,9 @@ import { deriveVtepMac, deviceName, ensureDevice, VXLAN_OVERHEAD_V4, type Device
 import type { DeviceInfo } from './backend/vxlan/desired.js';
 import { readPreviousSubnet, writeSubnetFile } from './subnet-file.js';
 import { HeapCompactor } from './heap.js';
+import { PolicyService } from './policy.js';
+import { createNftPolicyEnforcer, type PolicyEnforcer } from '../lib/policy/nft.js';
+import { POLICY_SOCKET } from '../lib/policy/report.js';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -40,6 +44,10 @@ export interface DaemonDeps {
   handle?: NetlinkHandle;
   subnetManager?: SubnetManagerHandle;
   traffic?: TrafficRules;
+  /** NetworkPolicy enforcement (tests inject one bound to their netns, or a recording fake). */
+  policyEnforcer?: PolicyEnforcer;
+  /** Tests: bridge sysctl I/O. */
+  sysctl?: { read(path: string): string; write(path: string, v: string): void };
 }
 
 const STORE_PROBE_MS = 5_000;
@@ -80,6 +88,7 @@ export class Daemon {
   private peers!: PeerTable;
   private reconciler!: Reconciler;
   private traffic: TrafficRules | undefined;
+  private policy: PolicyService | undefined;
   private http: HttpServer | undefined;
   private devSpec!: DeviceSpec;
   private dev: DeviceInfo | undefined;
@@ -212,11 +221,29 @@ export class Daemon {
     void this.guard('lease watch', this.watchLeases(signal));
     await this.writeSubnetFile();
     await this.ensureTraffic();
+    this.startPolicy(smh, lease.subnet, signal);
     void this.guard('lease renewal', this.keeper.runRenewals(signal));
     void this.guard('resync', this.resyncLoop(signal));
     void this.guard('rules resync', this.rulesLoop(signal));
     void this.guard('store probe', this.storeProbe(signal));
     void this.guard('heap check', this.heapLoop(signal));
+  }
+
+  /** Kube mode: NetworkPolicy for this node's pods (agent/policy.ts), unless --network-policy=false. */
+  private startPolicy(smh: SubnetManagerHandle, subnet: string, signal: AbortSignal): void {
+    if (!smh.kube || !this.o.networkPolicy) {
+      // Off: rules a previous run left must not keep enforcing a stale view.
+      if (smh.kube) void (this.deps.policyEnforcer ?? createNftPolicyEnforcer()).remove().catch(() => undefined);
+      return;
+    }
+    this.policy = new PolicyService({
+      client: smh.kube, nodeName: this.status.node, guardCidrs: [subnet], log: this.log, clock: this.clock, metrics: this.metrics,
+      socketPath: join(dirname(this.o.subnetFile), POLICY_SOCKET),
+      problem: (r) => this.problem('policy', r), backend: () => this.traffic?.backend,
+      ...(this.deps.policyEnforcer ? { enforcer: this.deps.policyEnforcer } : {}),
+      ...(this.deps.sysctl ? { sysctl: this.deps.sysctl } : {}),
+    });
+    void this.guard('network policy', this.policy.run(signal));
   }
 
   private guard(what: string, p: Promise<unknown>): Promise<void> {
@@ -355,6 +382,7 @@ export class Daemon {
       await this.clock.sleep(this.o.iptablesResync * 1000, signal);
       await this.writeSubnetFile().catch((err) => this.log.error({ err: errorMessage(err) }, 'subnet file write failed'));
       await this.ensureTraffic(true);
+      this.policy?.checkSysctls();
     }
   }
 
@@ -511,6 +539,6 @@ export class Daemon {
         });
       }
     }
-    return { ...this.status, peers };
+    return { ...this.status, peers, ...(this.policy ? { policy: this.policy.status() } : {}) };
   }
 }

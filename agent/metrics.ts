@@ -6,6 +6,7 @@
 // gauge is computed at scrape time from a source (setPeerSource): counting programmed peers walks
 // every peer (≈35 ms at 20k), which a scrape every 15–60 s can afford and a reconcile cannot.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DropCounter } from '../lib/policy/nft.js';
 import type { AgentStatus } from './state.js';
 
 export type RepairKind = 'route' | 'nexthop' | 'arp' | 'fdb' | 'device' | 'addr';
@@ -32,6 +33,13 @@ export class Metrics {
   private readonly invalidLeases: Counter<'reason'>;
   private readonly ready: Gauge;
   private peerSource: (() => Record<PeerGaugeState, number>) | undefined;
+  private readonly policyApply: Histogram;
+  private readonly policyApplies: Counter<'result'>;
+  private readonly policies: Gauge<'state'>;
+  private readonly policyDrops: Counter<'direction' | 'namespace' | 'policy' | 'reason'>;
+  private policyDropSource: (() => Promise<DropCounter[]>) | undefined;
+  /** Last counter value per chain, to turn kernel counters (reset when a chain is re-created) into increments. */
+  private readonly dropSeen = new Map<string, number>();
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -45,6 +53,11 @@ export class Metrics {
     this.netlinkErrors = new Counter({ name: 'twill_netlink_errors_total', help: 'Netlink requests the kernel refused, by operation', labelNames: ['op'], registers });
     this.invalidLeases = new Counter({ name: 'twill_invalid_leases_total', help: 'Peer leases ignored by validation, by reason', labelNames: ['reason'], registers });
     this.ready = new Gauge({ name: 'twill_ready', help: '1 when the agent is ready (lease held, subnet file written, reconciled, traffic rules in place)', registers });
+    this.policyApply = new Histogram({ name: 'twill_policy_apply_duration_seconds', help: 'NetworkPolicy: time from compiling the watched objects to the rules being in the kernel', buckets: LATENCY_BUCKETS, registers });
+    this.policyApplies = new Counter({ name: 'twill_policy_applies_total', help: 'NetworkPolicy rule updates by result', labelNames: ['result'], registers });
+    this.policies = new Gauge({ name: 'twill_network_policies', help: 'NetworkPolicies by state on this node: active (isolating a local pod), idle (isolating none here), rejected (cannot be expressed; left out whole)', labelNames: ['state'], registers });
+    this.policyDrops = new Counter({ name: 'twill_policy_dropped_packets_total', help: 'Packets dropped by NetworkPolicy on this node, by direction, namespace and the policies isolating the pod (reason policy), or by the new-pod guard (reason unknown-pod)', labelNames: ['direction', 'namespace', 'policy', 'reason'], registers,
+      collect: async () => { await this.collectDrops(); } });
     for (const s of ['valid', 'invalid', 'programmed'] as const) this.peers.set({ state: s }, 0);
     for (const k of REPAIR_KINDS) this.repairs.inc({ kind: k }, 0);
     for (const r of ['ok', 'error'] as const) this.reconciles.inc({ result: r }, 0);
@@ -58,6 +71,32 @@ export class Metrics {
   /** Where the peer gauge reads its counts at scrape time. */
   setPeerSource(source: () => Record<PeerGaugeState, number>): void {
     this.peerSource = source;
+  }
+
+  observePolicyApply(seconds: number, ok: boolean): void {
+    if (ok) this.policyApply.observe(seconds);
+    this.policyApplies.inc({ result: ok ? 'ok' : 'error' });
+  }
+
+  setPolicies(c: { active: number; idle: number; rejected: number }): void {
+    for (const [state, n] of Object.entries(c)) this.policies.set({ state }, n);
+  }
+
+  /** Where the drop counter reads the kernel's counters at scrape time. */
+  setPolicyDropSource(source: () => Promise<DropCounter[]>): void {
+    this.policyDropSource = source;
+  }
+
+  private async collectDrops(): Promise<void> {
+    const counters = await this.policyDropSource?.().catch(() => undefined);
+    for (const c of counters ?? []) {
+      const id = `${c.chain}\n${c.reason}\n${c.direction}`;
+      const before = this.dropSeen.get(id) ?? 0;
+      // A smaller value: the chain was re-created (its counter restarted from 0).
+      const delta = c.packets >= before ? c.packets - before : c.packets;
+      this.dropSeen.set(id, c.packets);
+      this.policyDrops.inc({ direction: c.direction, namespace: c.namespace, policy: c.policies.map((k) => k.slice(k.indexOf('/') + 1)).join(','), reason: c.reason }, delta);
+    }
   }
 
   setPeers(counts: Record<PeerGaugeState, number>): void {

@@ -41,6 +41,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'resync-interval', type: 'int', default: 300, help: 'seconds between full kernel resyncs (kernel changes are repaired from notifications at once)' },
   { name: 'iptables-resync', type: 'int', default: 10, help: 'seconds between checks of the traffic rules and the subnet file (restored when changed)' },
   { name: 'log-level', type: 'string', default: 'info', help: 'trace | debug | info | warn | error' },
+  { name: 'network-policy', type: 'bool', default: true, help: 'kube mode: enforce NetworkPolicy for this node\'s pods in nftables (--network-policy=false turns it off; etcd mode has no policies)' },
   { name: 'cleanup', type: 'bool', default: false, help: 'remove everything twill installed on this node and exit' },
   { name: 'help', type: 'bool', default: false, help: 'show this help' },
   { name: 'version', type: 'bool', default: false, help: 'print the version' },
@@ -67,6 +68,7 @@ export interface AgentOptions {
   subnetFile: string;
   subnetLeaseRenewMargin: number;
   ipMasq: boolean;
+  networkPolicy: boolean;
   healthzIp: string;
   healthzPort: number;
   resyncInterval: number;

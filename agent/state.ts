@@ -33,6 +33,22 @@ export interface ReadyConditions {
   store: boolean;             // the lease store (etcd / API) answered recently
 }
 
+/** NetworkPolicy as enforced on this node (kube mode with --network-policy). */
+export interface PolicyStatus {
+  /** Every collection listed and the result in the kernel. */
+  enforced: boolean;
+  /** Policies isolating a pod of this node / valid but isolating none here. */
+  active: number;
+  idle: number;
+  /** Policies left out whole, with the field and the reason. */
+  rejected: { namespace: string; name: string; field: string; reason: string }[];
+  /** New-pod guard on (policies exist): unknown addresses of our subnet are closed. */
+  guard: boolean;
+  lastApply?: { at: number; ms: number; mode: string };
+  /** Local pods with a pod IP, and the policies isolating each (empty = not isolated). */
+  pods: { namespace: string; name: string; ips: string[]; ingress: string[]; egress: string[] }[];
+}
+
 export interface AgentStatus {
   version: string;
   node: string;               // hostname or node name
@@ -53,4 +69,5 @@ export interface AgentStatus {
   peers: PeerStatus[];
   lastReconcile?: ReconcileStatus;
   repairs: Record<string, number>;   // by kind: route | nexthop | arp | fdb | device
+  policy?: PolicyStatus;
 }

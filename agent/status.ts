@@ -136,6 +136,23 @@ export function peerTable(peers: PeerStatus[], p: Paint): string[] {
   ];
 }
 
+/** NetworkPolicy: the summary, every rejected policy with its reason, and per local pod the policies in force. */
+export function policySection(s: AgentStatus, o: RenderOptions, p: Paint): string[] {
+  const ps = s.policy;
+  if (!ps) return [];
+  const state = ps.enforced ? p(32, 'enforced') : p(33, 'not enforced yet');
+  const last = ps.lastApply ? `, last update ${formatRelative(ps.lastApply.at, o.now)} (${formatMs(ps.lastApply.ms)})` : '';
+  const out = [line('Network policy:', `${state}: ${ps.active} active here, ${ps.idle} idle, ${ps.rejected.length} rejected${ps.guard ? ', new-pod guard on' : ''}${last}`)];
+  for (const r of ps.rejected) out.push(`${''.padEnd(LABEL)}${p(31, 'rejected')} ${r.namespace}/${r.name}: ${r.field}: ${r.reason}`);
+  const names = (keys: string[]) => (keys.length === 0 ? '-' : keys.map((k) => k.slice(k.indexOf('/') + 1)).join(','));
+  const rows = ps.pods.map((x) => [`${x.namespace}/${x.name}`, x.ips.join(','), names(x.ingress), names(x.egress)]);
+  if (rows.length === 0) return out;
+  const head = ['POD', 'IP', 'INGRESS POLICIES', 'EGRESS POLICIES'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const fmt = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')}`;
+  return [...out, '', p(1, fmt(head)), ...rows.map(fmt)];
+}
+
 export function renderStatus(s: AgentStatus, opts: RenderOptions): string {
   const p = painter(opts.color);
   return [
@@ -147,6 +164,7 @@ export function renderStatus(s: AgentStatus, opts: RenderOptions): string {
     ...repairs(s),
     line('Peers:', peerSummary(s.peers)),
     ...peerTable(s.peers, p),
+    ...policySection(s, opts, p),
   ].join('\n') + '\n';
 }
 

@@ -3,6 +3,7 @@
 import type { SubnetManager } from '../lib/subnet/types.js';
 import type { Logger } from '../lib/log.js';
 import type { Clock } from '../lib/retry.js';
+import type { KubeNodeClient } from '../lib/subnet/kube-client.js';
 import type { AgentOptions } from './options.js';
 
 export interface SubnetManagerHandle {
@@ -10,6 +11,8 @@ export interface SubnetManagerHandle {
   /** The VTEP MAC we published before (kube mode reads our own annotation back). */
   previousVtepMac(): Promise<string | undefined>;
   nodeName: string;
+  /** Kube mode: the API client (NetworkPolicy watches share it). */
+  kube?: KubeNodeClient;
 }
 
 export async function createSubnetManager(o: AgentOptions, logger: Logger, clock: Clock, hostname: string, signal: AbortSignal): Promise<SubnetManagerHandle> {
@@ -20,7 +23,7 @@ export async function createSubnetManager(o: AgentOptions, logger: Logger, clock
       kubeApiUrl: o.kubeApiUrl, kubeconfigFile: o.kubeconfigFile, nodeName,
       annotationPrefix: o.kubeAnnotationPrefix, netConfigPath: o.netConfigPath, logger, clock,
     });
-    return { sm, nodeName, previousVtepMac: () => sm.previousVtepMac() };
+    return { sm, nodeName, kube: sm.client, previousVtepMac: () => sm.previousVtepMac() };
   }
   const { EtcdSubnetManager } = await import('../lib/subnet/etcd.js');
   const sm = new EtcdSubnetManager({
