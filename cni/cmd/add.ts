@@ -15,6 +15,7 @@ import { hostVethName, macFromIp } from '../link/names.js';
 import { hook, locked, poolsOf, storeOf, Undo } from './common.js';
 import { openPod } from './netns.js';
 import { mark } from '../trace.js';
+import { podOf, policySocketOf, reportNewPod } from '../policy-notify.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';
@@ -36,6 +37,9 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
     const allocs = await locked(store, deps, () => allocate(store, poolsOf(subnets), env.containerId, env.ifname));
     undo.push(() => locked(store, deps, () => store.releaseById(env.containerId, env.ifname)));
     hook(deps, 'ipam');
+    // NetworkPolicy: the agent learns the pod's addresses while the veth is set up (policy-notify.ts).
+    const who = podOf(env.args);
+    const reported = who ? reportNewPod(policySocketOf(conf.subnetFile), { ...who, ips: allocs.map((a) => formatIp(a.ip)) }) : undefined;
 
     host = await deps.hostHandle();
     const h = host;
@@ -65,6 +69,7 @@ export async function cmdAdd(env: CniEnv, conf: PluginConf, deps: PluginDeps): P
     enableForwarding(deps, allocs.map((a) => a.ip.family));
     hook(deps, 'sysctl');
 
+    if (reported) await reported;
     const result = buildResult(conf, env, allocs, addrs, { bridge: bridge.mac, host: hostMac, pod: podMac, mtu });
     hook(deps, 'result');
     return result;
