@@ -156,9 +156,11 @@ describe.skipIf(skip !== undefined)('twill on a real Kubernetes cluster', () => 
   it("least privilege: the agent's ServiceAccount can do what it needs and nothing else", async () => {
     const as = '--as=system:serviceaccount:kube-system:twill';
     const can = async (...a: string[]): Promise<string> => (await c.kubectl(['auth', 'can-i', as, ...a], true)).stdout.trim();
-    for (const a of [['get', 'nodes'], ['list', 'nodes'], ['watch', 'nodes'], ['patch', 'nodes', '--subresource=status']]) expect(await can(...a), a.join(' ')).toBe('yes');
-    for (const a of [['patch', 'nodes'], ['update', 'nodes'], ['delete', 'nodes'], ['create', 'nodes'], ['get', 'pods'], ['list', 'secrets'],
-      ['get', 'secrets', '-n', 'kube-system'], ['create', 'pods'], ['list', 'configmaps'], ['update', 'nodes', '--subresource=status']]) {
+    const read = (r: string) => [['get', r], ['list', r], ['watch', r]];
+    for (const a of [...read('nodes'), ['patch', 'nodes', '--subresource=status'], ...read('pods'), ...read('namespaces'), ...read('networkpolicies.networking.k8s.io')]) expect(await can(...a), a.join(' ')).toBe('yes');
+    for (const a of [['patch', 'nodes'], ['update', 'nodes'], ['delete', 'nodes'], ['create', 'nodes'], ['list', 'secrets'],
+      ['get', 'secrets', '-n', 'kube-system'], ['create', 'pods'], ['patch', 'pods'], ['delete', 'pods'], ['update', 'namespaces'], ['create', 'networkpolicies.networking.k8s.io'],
+      ['list', 'configmaps'], ['update', 'nodes', '--subresource=status']]) {
       expect(await can(...a), a.join(' ')).toBe('no');
     }
   });

@@ -116,6 +116,7 @@ export interface AddPodOptions {
   ifname?: string;           // default eth0
   plugin?: string;
   hostNetns?: string;        // the "node" netns the plugin runs in
+  args?: string;             // CNI_ARGS (e.g. K8S_POD_NAMESPACE=…;K8S_POD_NAME=…)
 }
 
 /** Creates a netns for the pod and ADDs it; on failure the netns is removed and it throws. */
@@ -127,7 +128,7 @@ export async function addPod(o: AddPodOptions): Promise<Pod> {
     containerId: o.containerId ?? `${o.name.replace(/[^a-zA-Z0-9_.-]/g, '')}-${randomBytes(6).toString('hex')}`,
     ifname: o.ifname ?? 'eth0',
   };
-  const r = await cniExec('ADD', o.conf, pod, execOpts(o));
+  const r = await cniExec('ADD', o.conf, { ...pod, ...(o.args === undefined ? {} : { args: o.args }) }, execOpts(o));
   if (r.code !== 0 || typeof r.stdout !== 'object' || r.stdout === null) {
     deleteNetns(o.name);
     throw new Error(`CNI ADD for pod ${o.name} failed (exit ${r.code}): ${r.raw.trim()} ${r.stderr.trim()}`);

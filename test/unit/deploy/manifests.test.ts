@@ -228,10 +228,11 @@ describe('ConfigMap', () => {
 });
 
 describe('RBAC', () => {
-  it('grants exactly nodes get/list/watch and nodes/status patch, bound to the DaemonSet service account', () => {
+  it('grants exactly nodes get/list/watch, nodes/status patch and read-only pods, namespaces and networkpolicies, bound to the DaemonSet service account', () => {
     const role = byKind<{ rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>('ClusterRole');
     const grants = role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).sort();
-    expect(grants).toEqual(['/nodes/status:patch', '/nodes:get', '/nodes:list', '/nodes:watch']);
+    const read = (r: string) => ['get', 'list', 'watch'].map((v) => `${r}:${v}`);
+    expect(grants).toEqual(['/nodes/status:patch', ...read('/nodes'), ...read('/pods'), ...read('/namespaces'), ...read('networking.k8s.io/networkpolicies')].sort());
     const binding = byKind<{ roleRef: { kind: string; name: string }; subjects: { kind: string; name: string; namespace: string }[] }>('ClusterRoleBinding');
     const sa = byKind('ServiceAccount');
     expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'twill' });
