@@ -6,6 +6,8 @@
 #                                 builds amd64; stamped with its version)
 #   flannel                       the flannel CNI plugin (see versions.env for which module)
 #   bridge host-local portmap     github.com/containernetworking/plugins
+#   kube-network-policies         sigs.k8s.io/kube-network-policies ./cmd (the NetworkPolicy peer;
+#                                 its Dockerfile builds it CGO off as /bin/netpol)
 #
 # flanneld's main package imports every backend, and one of them (TencentCloud VPC) needs an SDK
 # module the proxy does not serve. The module is copied out of the module cache and that one
@@ -18,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 if ! command -v go >/dev/null; then
-  echo "peers: no Go toolchain: the flannel comparison builds flanneld and the CNI plugins from source" >&2
+  echo "peers: no Go toolchain: the comparisons build flanneld, the CNI plugins and kube-network-policies from source" >&2
   exit 3
 fi
 cache=${TWILL_CACHE:-/var/cache/twill}
@@ -56,6 +58,11 @@ for p in main/bridge ipam/host-local meta/portmap; do
   (cd "$work" && go install -trimpath -ldflags "-s -w" "github.com/containernetworking/plugins/plugins/$p@$CNI_PLUGINS_VERSION")
   mv "$GOBIN/$b" "$bin/$b"
 done
+if [[ ! -x $bin/kube-network-policies ]]; then
+  log "go install $KNP_MODULE/cmd@$KNP_VERSION"
+  (cd "$work" && go install -trimpath -ldflags "-s -w" "$KNP_MODULE/cmd@$KNP_VERSION")
+  mv "$GOBIN/cmd" "$bin/kube-network-policies"
+fi
 touch "$out/.complete"
 log "done in $SECONDS s"
 echo "$bin"
