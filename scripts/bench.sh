@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The peers every table compares with (flanneld, flannel's CNI chain), built once into the cache.
+# The peers every table compares with (flanneld, flannel's CNI chain, kube-network-policies), built once into the cache.
 TWILL_PEERS_BIN=$(bash bench/peers/build.sh | tail -1)
 export TWILL_PEERS_BIN
 echo "== netlink: programming peers through lib/netlink vs ip -batch + bridge -batch"
@@ -18,6 +18,8 @@ echo "== throughput: pod-to-pod vs host-to-host, VXLAN alone and flannel"
 node dist/bench/throughput.js
 echo "== kube: kube mode on a real kube-apiserver, 1k and 5k Nodes, vs flanneld"
 node dist/bench/kube.js
+echo "== policy: NetworkPolicy (1,000 pods, 500 policies) on a real kube-apiserver vs no policy and kube-network-policies"
+node dist/bench/policy.js
 if [[ -f dist/bench/cni.js ]]; then
   echo "== cni: twill's chain vs flannel's chain (and the bridge + host-local floor)"
   node dist/bench/cni.js
