@@ -7,9 +7,10 @@
 // it back from our own annotation). A device recreated after deletion gets the same MAC, so
 // peers' ARP/FDB entries stay right.
 import { createHash } from 'node:crypto';
-import type { Link, NetlinkHandle } from '../../../lib/netlink/types.js';
+import type { Link, LinkSpec, NetlinkHandle } from '../../../lib/netlink/types.js';
 import { TwillError } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/log.js';
+import type { DeviceInfo } from './desired.js';
 
 export interface DeviceSpec {
   name: string;
@@ -88,4 +89,50 @@ export async function ensureDevice(h: NetlinkHandle, s: DeviceSpec, log: Logger)
 async function must(h: NetlinkHandle, changes: Parameters<NetlinkHandle['apply']>[0], what: string): Promise<void> {
   const [r] = await h.apply(changes);
   if (r && !r.ok) throw new TwillError('NETLINK', `${what}: ${r.message} (${r.code})`, { errno: r.errno });
+}
+
+/** What the agent's device keeper reports: the device as programmed, and repairs of it. */
+export interface DeviceHooks {
+  changed(dev: DeviceInfo, created: boolean): void;
+  repaired(): void;
+}
+
+/**
+ * The device as the agent keeps it: ensured at start and whenever the reconciler finds it
+ * broken; a change someone else made once the device is ours (re-created, or fixed in place:
+ * set up again, MTU or MAC restored) is a repair, the first start counts nothing.
+ */
+export class VxlanDevice {
+  readonly spec: DeviceSpec;
+  private readonly h: NetlinkHandle;
+  private readonly log: Logger;
+  private readonly direct: DeviceInfo['direct'];
+  private readonly hooks: DeviceHooks;
+  info: DeviceInfo | undefined;
+
+  constructor(h: NetlinkHandle, spec: DeviceSpec, log: Logger, direct: DeviceInfo['direct'], hooks: DeviceHooks) {
+    this.h = h;
+    this.spec = spec;
+    this.log = log;
+    this.direct = direct;
+    this.hooks = hooks;
+  }
+
+  async ensure(): Promise<void> {
+    const prev = this.info?.index;
+    const { link, created, fixed } = await ensureDevice(this.h, this.spec, this.log);
+    const nexthops = await this.h.supportsNexthops();
+    if ((created || fixed) && prev !== undefined) this.hooks.repaired();
+    if (!this.info || this.info.index !== link.index || this.info.mtu !== link.mtu) {
+      // DirectRouting: peers on our underlay segment are routed directly, without VXLAN.
+      this.info = { index: link.index, name: link.name, mtu: link.mtu, vni: this.spec.vni, nexthops, ...(this.direct ? { direct: this.direct } : {}) };
+      this.hooks.changed(this.info, created);
+    }
+  }
+
+  /** Whether a link notification says our device is gone or no longer as specified. */
+  broken(type: 'new' | 'del', l: LinkSpec): boolean {
+    if (l.name !== this.spec.name && l.index !== this.info?.index) return false;
+    return type === 'del' || l.up === false || (l.mtu !== undefined && l.mtu !== this.spec.mtu) || (l.mac !== undefined && l.mac !== this.spec.mac);
+  }
 }

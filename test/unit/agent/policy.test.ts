@@ -19,7 +19,7 @@ import { Metrics } from '../../../agent/metrics.js';
 import { policySection } from '../../../agent/status.js';
 import type { AgentStatus } from '../../../agent/state.js';
 
-type Raw = Record<string, unknown> & { metadata: { name: string; namespace?: string; resourceVersion?: string } };
+type Raw = Record<string, unknown> & { metadata: Record<string, unknown> & { name: string; namespace?: string; resourceVersion?: string } };
 
 /** An API server's collections in memory: list, and watches that receive what the test pushes. */
 class FakeApi {
