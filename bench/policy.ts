@@ -30,7 +30,7 @@
 //        [--blocks 4] [--connects 250] [--seconds 3] [--settle-seconds 20] [--idle-seconds 10]
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RealKubeStore } from '../test/harness/store-kube-real.js';
 import { peersBin } from './lib/peers.js';
@@ -40,6 +40,7 @@ import {
   REAL_NS, SYN_NAMESPACES, flipPolicy, mixPolicy, namespaces, nsName, podObject, podStatus, population, serverPolicy, type PodSpec,
 } from './lib/policy-objects.js';
 import { Prober, addrOf, createPolicyNode, nowMs, startServer, type PolicyNode } from './lib/policy-node.js';
+import { compilePolicies, slimNamespace, slimNetworkPolicy, slimPod } from '../lib/policy/index.js';
 import { KNP_RBAC, KNP_TABLE, firstSyncErrors, nftQueueError, nftTables, peerSyncLines, startPeer } from './lib/policy-peer.js';
 
 const args = process.argv.slice(2);
@@ -69,6 +70,8 @@ const REAL: PodSpec[] = [
   { namespace: REAL_NS, name: 's1', node: NODE, ip: addrOf(POD_CIDR, 4), labels: { app: 'bench-server' } },
 ];
 const S1 = REAL[2]!.ip;
+const LOAD_AT_START = loadavg()[0]!;
+const cpus = availableParallelism();
 const KNP_VERSION = /^KNP_VERSION=(\S+)/m.exec(readFileSync(join(ROOT, 'bench/peers/versions.env'), 'utf8'))?.[1] ?? '?';
 
 // ---- outside: the switch netns, then this script again inside it ----
@@ -94,8 +97,11 @@ interface Results {
   flipPolicy: number[]; flipLabel: number[]; flipAgainst: number;
   /** twilld's own apply time (compile → rules in the kernel) over the flips, from its /metrics. */
   applies?: { count: number; meanMs: number };
-  rtt: { none: { pod: number[]; out: number[] }; pol: { pod: number[]; out: number[] } };
-  tput: { none: number[]; pol: number[] };
+  /** compilePolicies() alone on the same objects (the flip policy denying), in this process, ms. */
+  compileMs?: number[];
+  /** Per block and state: each path's median connect time (µs), and the iperf3 result (Gbit/s). */
+  blocks: { none?: { pod: number; out: number; tput: number }; pol?: { pod: number; out: number; tput: number } }[];
+  connects: number;
 }
 
 async function inside(): Promise<void> {
@@ -107,7 +113,7 @@ async function inside(): Promise<void> {
   process.on('exit', kill);
   let api: AdminApi | undefined;
   let node: PolicyNode | undefined;
-  const res: Results = { rss: [], flipPolicy: [], flipLabel: [], flipAgainst: 0, rtt: { none: { pod: [], out: [] }, pol: { pod: [], out: [] } }, tput: { none: [], pol: [] } };
+  const res: Results = { rss: [], flipPolicy: [], flipLabel: [], flipAgainst: 0, blocks: [], connects: 0 };
   try {
     mkdirSync(join(work, 'store'), { recursive: true });
     mkdirSync(join(work, 'logs'), { recursive: true });
@@ -117,6 +123,7 @@ async function inside(): Promise<void> {
     const pop = population({ node: NODE, podCIDR: POD_CIDR, real: REAL, total: TOTAL_PODS, localSynthetic: 47 });
     const t0 = performance.now();
     await populate(api, pop.pods, pop.fakeNodes);
+    if (SECTIONS.has('flip')) res.compileMs = timeCompile(pop.pods);
     log(`${pop.pods.length} pods on ${pop.fakeNodes.length + 1} Nodes in ${SYN_NAMESPACES + 1} namespaces, ${MIX + 1} policies in the API (${fmtMs(performance.now() - t0)})`);
 
     node = createPolicyNode({
@@ -182,6 +189,25 @@ async function populate(api: AdminApi, pods: PodSpec[], fakeNodes: ReturnType<ty
     const ns = (p as { metadata: { namespace: string } }).metadata.namespace;
     return api.must('POST', `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, p);
   });
+}
+
+/** The compiler alone on the benchmark's objects, slimmed as the agent slims them: 21 runs. */
+function timeCompile(pods: PodSpec[]): number[] {
+  const hostIP = NODE_ADDR;
+  const input = {
+    policies: [...Array.from({ length: MIX }, (_, i) => mixPolicy(i)), flipPolicy('nobody')].map(slimNetworkPolicy),
+    namespaces: namespaces().map(slimNamespace),
+    pods: pods.map((p) => slimPod({ ...(podObject(p) as object), ...(podStatus(p.ip, hostIP) as object) })),
+    nodeName: NODE,
+  };
+  const out: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const t = performance.now();
+    const m = compilePolicies(input);
+    out.push(performance.now() - t);
+    if (m.rejected.length) throw new Error(`the mix has policies the compiler rejects: ${JSON.stringify(m.rejected.slice(0, 3))}`);
+  }
+  return out;
 }
 
 async function deleteAllPolicies(api: AdminApi): Promise<void> {
@@ -372,10 +398,9 @@ async function datapathSection(api: AdminApi, node: PolicyNode, c1: Prober, c2: 
       await sleep(500);
       const pod = await c1.rtt(S1, 80, CONNECTS);
       const o = await out.rtt(S1, 80, CONNECTS);
-      res.rtt[state].pod.push(...pod);
-      res.rtt[state].out.push(...o);
       const gbit = await iperf(node, state);
-      res.tput[state].push(gbit);
+      (res.blocks[b] ??= {})[state] = { pod: quantile(pod, 0.5), out: quantile(o, 0.5), tput: gbit };
+      res.connects = CONNECTS;
       log(`block ${b + 1} ${state === 'none' ? 'no policy' : `${SERVER_POLICIES} policies`}: connect c1 → s1 p50 ${(quantile(pod, 0.5)).toFixed(0)} µs, outside → s1 p50 ${(quantile(o, 0.5)).toFixed(0)} µs, iperf3 ${gbit.toFixed(2)} Gbit/s`);
     }
   }
@@ -466,15 +491,20 @@ function report(r: Results): void {
     }
   }
   if (r.applies) rows.push([`twilld apply (compile → kernel), mean of ${r.applies.count} during the changes`, `${r.applies.meanMs.toFixed(1)} ms`, '–', peerCol, '–', '']);
-  if (r.rtt.none.pod.length) {
-    for (const [label, k] of [['TCP connect c1 → s1 (same bridge), p50', 'pod'], ['TCP connect outside → s1 (routed + bridge), p50', 'out']] as const) {
-      const pol = quantile(r.rtt.pol[k], 0.5), none = quantile(r.rtt.none[k], 0.5);
-      const ratio = pol / none;
-      rows.push([`${label}, ${r.rtt.pol[k].length} connects each`, `${pol.toFixed(0)} µs`, `${none.toFixed(0)} µs`, peerCol, ratio.toFixed(3), `≤ 1.05× none ${mark(ratio <= 1.05)}`]);
-    }
-    const tp = quantile(r.tput.pol, 0.5), tn = quantile(r.tput.none, 0.5);
+  if (r.compileMs) rows.push([`of which compilePolicies() alone (bench process, ${r.compileMs.length} runs)`, med(r.compileMs, (x) => `${x.toFixed(1)} ms`), '–', '–', '–', '']);
+  const blocks = r.blocks.filter((b) => b.none && b.pol) as { none: { pod: number; out: number; tput: number }; pol: { pod: number; out: number; tput: number } }[];
+  if (blocks.length) {
+    // Per block: the median of each state's connects, and the ratio of the two; the table shows
+    // the median over blocks (range), so load that comes and goes hits both states of a block.
+    const us = (x: number) => `${x.toFixed(0)} µs`;
     const g = (x: number) => `${x.toFixed(2)} Gbit/s`;
-    rows.push([`iperf3 c1 → s1 (${r.tput.pol.length} × ${SECONDS} s)`, med(r.tput.pol, g), med(r.tput.none, g), peerCol, (tp / tn).toFixed(3), `≥ 0.95× none ${mark(tp / tn >= 0.95)}`]);
+    const rat = (xs: number[]) => `${quantile(xs, 0.5).toFixed(3)} (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)})`;
+    for (const [label, k] of [['TCP connect c1 → s1 (same bridge), p50', 'pod'], ['TCP connect outside → s1 (routed + bridge), p50', 'out']] as const) {
+      const ratios = blocks.map((b) => b.pol[k] / b.none[k]);
+      rows.push([`${label}, ${blocks.length} blocks × ${r.connects} connects`, med(blocks.map((b) => b.pol[k]), us), med(blocks.map((b) => b.none[k]), us), peerCol, rat(ratios), `≤ 1.05× none ${mark(quantile(ratios, 0.5) <= 1.05)}`]);
+    }
+    const tr = blocks.map((b) => b.pol.tput / b.none.tput);
+    rows.push([`iperf3 c1 → s1 (${blocks.length} × ${SECONDS} s)`, med(blocks.map((b) => b.pol.tput), g), med(blocks.map((b) => b.none.tput), g), peerCol, rat(tr), `≥ 0.95× none ${mark(quantile(tr, 0.5) >= 0.95)}`]);
   }
   if (r.rss.length) {
     const on = r.rss.filter((x) => x.policy), off = r.rss.filter((x) => !x.policy);
@@ -488,7 +518,7 @@ function report(r: Results): void {
     rows.push([`twilld CPU, idle (${IDLE_S} s)`, med(on.map((x) => x.idleCpuPct), (x) => `${x.toFixed(2)} %`), med(off.map((x) => x.idleCpuPct), (x) => `${x.toFixed(2)} %`), peerCol, '–', '']);
   }
   console.log(`\nNetworkPolicy on a real kube-apiserver (no kubelets): ${TOTAL_PODS} pods, ${MIX + 1} policies (datapath: ${SERVER_POLICIES} selecting the server vs none); twill vs no policy vs kube-network-policies ${KNP_VERSION}`);
-  console.log(`(ranges over runs/rounds; change rows: one sample per change; the anchor for the agent rows is twilld --network-policy=false)`);
+  console.log(`(ranges over runs/rounds; change rows: one sample per change; the anchor for the agent rows is twilld --network-policy=false; 1-min load average ${LOAD_AT_START.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end, on ${cpus} cores)`);
   console.log(table(['measure', 'twill', 'no policy (anchor)', `kube-network-policies ${KNP_VERSION}`, 'ratio', 'goal'], rows));
   if (r.peer) {
     console.log(`\n† kube-network-policies ${KNP_VERSION} alone on the same node with the same objects (its DaemonSet's flags, then also --netfilter-bug-1766-fix=false):`);
