@@ -1,5 +1,5 @@
 // What the commands need from the outside world, injected: the real implementation (netlink
-// handles bound to a netns, netns fds, libc flock) is loaded lazily by main.ts only for the
+// handles bound to a netns, netns fds, libc flock) is loaded lazily by plugin.ts only for the
 // commands that touch the kernel; unit tests pass an in-memory kernel and a tmp data dir.
 import type { NetlinkHandle } from '../lib/netlink/types.js';
 import type { FlockFn } from './ipam/lock.js';

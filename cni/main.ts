@@ -1,14 +1,14 @@
 #!/usr/bin/env node
-// The twill executable (`dist/cni/twill`, one bun-compiled file; also runs under Node):
-//   - with CNI_COMMAND set it is the CNI plugin: env + stdin in, one JSON object out;
+// The twill executable (`dist/cni/twill`, one bun-compiled file; also runs under Node), the
+// plugin's one entry:
+//   - with CNI_COMMAND set it is the CNI plugin: env + stdin in, one JSON object out (plugin.ts,
+//     every command of cmd/index.ts; the compiled executable serves ADD, DEL and VERSION from a
+//     smaller bundle of the same code, see runtime/bun.ts);
 //   - `twill install ...` is the installer the DaemonSet's init container runs (install.ts);
 //   - anything else prints what it is.
-// Start-up is the plugin's whole cost for VERSION/DEL, so this file imports almost nothing:
-// the kernel layer (koffi, netlink) loads only for commands that touch the kernel, and file I/O
-// goes through sys/fs.ts (libc in the compiled executable: node:fs alone costs ≈0.8 ms there).
-import { pluginFs } from './sys/fs.js';
-import { runCni } from './plugin.js';
-import { cniProcess, exitWith } from './cli.js';
+import { pluginFs } from './runtime/fs.js';
+import { cniProcess, exitWith } from './plugin.js';
+import { COMMANDS } from './cmd/index.js';
 import { SUPPORTED_VERSIONS, TWILL_CNI_VERSION } from './skel/version.js';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -26,7 +26,7 @@ async function main(argv: readonly string[]): Promise<number> {
       'Run by a container runtime with CNI_COMMAND set, or `twill install --help`.\n');
     return sub === undefined ? 0 : 1;
   }
-  return cniProcess(runCni);
+  return cniProcess(COMMANDS);
 }
 
 exitWith(main(process.argv.slice(2)));

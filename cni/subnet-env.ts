@@ -1,7 +1,7 @@
 // Reads the node's subnet from the agent's subnet file (flannel's variable names, so tooling
 // written for flannel keeps working). Strict on purpose: a half-written or hand-edited file
 // must fail the pod with a message naming the variable, never hand out a wrong address.
-import { pluginFs } from './sys/fs.js';
+import { pluginFs } from './runtime/fs.js';
 import { CniError, CNI_ERR } from './skel/errors.js';
 import type { Family } from '../lib/ip/addr.js';
 import { cidrNetwork, tryParseCidr, type IpCidr } from '../lib/ip/cidr.js';

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CNI plugin into ONE self-contained executable, dist/cni/twill (hosts have no Node):
-# `bun build --compile` of cni/main.ts with koffi's native module embedded.
+# `bun build --compile` of cni/main.ts (cni/runtime/ says how), or with TWILL_CNI_FFI=koffi with
+# koffi's native module embedded.
 #
 # koffi finds its .node file at run time through createRequire() + a computed path, which a
 # bundler cannot follow, so the compiled binary would fail with "Cannot find the native Koffi
@@ -26,52 +27,33 @@ mkdir -p "$(dirname "$out")"
 
 # The entry hands lib/netlink/ffi.ts its FFI through useKoffi(), lazily (VERSION, STATUS and
 # install never bind libc):
-#  - bun (default): cni/bun/ffi-adapter.mjs on bun:ffi, built into the runtime (≈0.5 ms), so
-#    nothing native is embedded at all;
+#  - bun (default): cni/runtime/ffi-adapter.ts on the runtime's FFI (≈0.5 ms), so nothing native
+#    is embedded at all;
 #  - koffi (TWILL_CNI_FFI=koffi): koffi with its native module embedded as a plain file and, on
 #    first use, written to a fresh mkdtemp() directory (0700, unpredictable name), dlopen()ed and
 #    deleted at once (≈4 ms per run). Not bun's own .node extraction: it reuses a predictable
 #    /tmp/.bun-<hash>.node that another local user could plant before twill first runs as root.
 ffi=${TWILL_CNI_FFI:-bun}
 if [[ $ffi == bun ]]; then
-# The bun:ffi signatures of every libc prototype ffi.ts and libc-fs.mjs declare, parsed now
-# rather than on every run of the plugin (≈0.4 ms per invocation).
-node --input-type=module -e "
+# The FFI signatures of every libc prototype ffi.ts and libc-fs.ts declare, parsed now rather
+# than on every run of the plugin (≈0.4 ms per invocation).
+node_modules/.bin/bun -e "
   import { readFileSync } from 'node:fs';
-  import { parsePrototype } from '$root/cni/bun/prototype.mjs';
-  const src = ['lib/netlink/ffi.ts', 'cni/bun/libc-fs.mjs'].map((f) => readFileSync('$root/' + f, 'utf8')).join('\\n');
+  import { parsePrototype } from '$root/cni/runtime/prototype.ts';
+  const src = ['lib/netlink/ffi.ts', 'cni/runtime/libc-fs.ts'].map((f) => readFileSync('$root/' + f, 'utf8')).join('\\n');
   const sigs = {};
   for (const m of src.matchAll(/\\.func\\('([^']+)'\\)/g)) sigs[m[1]] = parsePrototype(m[1]);
   if (Object.keys(sigs).length < 5) throw new Error('build-cni: no libc prototypes found in lib/netlink/ffi.ts');
   process.stdout.write(JSON.stringify(sigs));
 " >"$work/signatures.json"
-# Two bundles in one executable: ADD, DEL and VERSION (a runtime passes no arguments) run cni/hot.ts,
-# bundled without the other commands and the installer — the executable loads its bundle's
-# bytecode on every start, so unused code still costs page faults and CPU; everything else runs
-# cni/main.ts from the second bundle (full.js, imported by a name the bundler cannot follow).
-# Each bundle hands its own copy of lib/netlink/ffi.ts and cni/sys/fs.ts the libc bindings.
-setup="import { getLibc, useKoffi } from '$root/lib/netlink/ffi.ts';
-import { usePluginFs } from '$root/cni/sys/fs.ts';
-import { bunKoffi } from '$root/cni/bun/ffi-adapter.mjs';
-import { libcFs } from '$root/cni/bun/libc-fs.mjs';
-import signatures from '$work/signatures.json';
-const k = bunKoffi(signatures);
-useKoffi(k);
-usePluginFs(libcFs(k, getLibc));"
-cat >"$work/entry.mjs" <<JS
-$setup
-const cmd = process.env.CNI_COMMAND;
-const sub = process.argv[2];
-if ((cmd === 'ADD' || cmd === 'DEL' || cmd === 'VERSION') && sub !== 'install' && sub !== '--version' && sub !== 'version') {
-  import('$root/cni/hot.ts');
-} else {
-  import(['./full', 'js'].join('.'));
-}
-JS
-cat >"$work/full.mjs" <<JS
-$setup
-import('$root/cni/main.ts');
-JS
+# Two bundles in one executable (cni/runtime/bun.ts): hot.js serves ADD, DEL and VERSION, full.js
+# everything else. hot.js is bundled on its own first: in one build, a module two entries share
+# keeps every export either uses (cmd/index.ts's COMMANDS would come along with CHECK, GC, STATUS).
+# As plain CommonJS (target node): an ESM or bun-cjs file here loses its bytecode (≈400 faults more).
+rt=$root/cni/runtime/bun.ts
+echo "import s from '$work/signatures.json'; import { startHot } from '$rt'; startHot(s);" >"$work/hot.mjs"
+echo "import s from '$work/signatures.json'; import { startFull } from '$rt'; startFull(s);" >"$work/full.mjs"
+node_modules/.bin/bun build --minify --format=cjs --target=node "$work/hot.mjs" --outfile "$work/hot.js" >/dev/null
 elif [[ $ffi == koffi ]]; then
 cat >"$work/entry.mjs" <<JS
 import nativeFile from ${native@Q} with { type: 'file' };
@@ -104,7 +86,7 @@ fi
 # change behaviour with the runtime's working directory, and it saves the directory scans).
 common=(--compile --minify --bytecode --format=cjs --no-compile-autoload-dotenv --no-compile-autoload-bunfig)
 if [[ $ffi == bun ]]; then
-  node_modules/.bin/bun build "${common[@]}" --compile-jit-policy=100 "$work/entry.mjs" "$work/full.mjs" --outfile "$work/twill" >/dev/null
+  node_modules/.bin/bun build "${common[@]}" --compile-jit-policy=100 "$work/hot.js" "$work/full.mjs" --outfile "$work/twill" >/dev/null
 else
 cat >"$work/build.mjs" <<JS
 const koffiNative = {

@@ -5,8 +5,7 @@
 // An observed entry equal to the desired one is recorded as the desired Entry (whose source the
 // cache keeps): a full dump at 20k peers parses 80k kernel objects, and keeping them would hold
 // a second copy of every entry (≈20 MB) until the next dump.
-import { RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../../lib/netlink/types.js';
-import { MAIN_TABLE } from '../backend/vxlan/desired.js';
+import { MAIN_TABLE, RTPROT_TWILL, type NetlinkHandle, type NlObject, type Route } from '../../lib/netlink/types.js';
 import { entryKey, sameEntry, type DesiredState, type Entry, type EntryKind, type KernelState } from './state.js';
 
 /** Entries handled between two yields of a stepwise observation or scan. */

@@ -14,7 +14,7 @@ import { configurePod, type PodAddr } from '../link/pod.js';
 import { hostVethName, macFromIp } from '../link/names.js';
 import { hook, locked, poolsOf, storeOf, Undo } from './common.js';
 import { openPod } from './netns.js';
-import { mark } from '../trace.js';
+import { mark } from '../runtime/trace.js';
 import { podOf, policySocketOf, reportNewPod } from '../policy-notify.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';

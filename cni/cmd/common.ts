@@ -1,7 +1,7 @@
 // Shared pieces of the commands: the pools from the subnet file, the store lock, the
 // test-only fault hooks and an undo stack for ADD's rollback.
-import { pluginFs } from '../sys/fs.js';
-import { mark } from '../trace.js';
+import { pluginFs } from '../runtime/fs.js';
+import { mark } from '../runtime/trace.js';
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { DiskStore } from '../ipam/store.js';
 import { withFileLock } from '../ipam/lock.js';

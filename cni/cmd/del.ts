@@ -10,7 +10,7 @@
 import { deleteVeth } from '../link/veth.js';
 import { hostVethName } from '../link/names.js';
 import { locked, storeOf } from './common.js';
-import { mark } from '../trace.js';
+import { mark } from '../runtime/trace.js';
 import type { CniEnv } from '../skel/env.js';
 import type { PluginConf } from '../config.js';
 import type { PluginDeps } from '../deps.js';

@@ -8,7 +8,7 @@
 // Waiting: the CLI takes the lock blocking (the kernel wakes the next waiter at once; the process
 // has nothing else to do). In-process callers (tests, fuzz) poll with LOCK_NB so concurrent
 // callers in one process cannot deadlock each other on one thread.
-import { O_CLOEXEC, O_CREAT, O_RDONLY, pluginFs } from '../sys/fs.js';
+import { O_CLOEXEC, O_CREAT, O_RDONLY, pluginFs } from '../runtime/fs.js';
 import { CniError, CNI_ERR } from '../skel/errors.js';
 import { systemClock, type Clock } from '../../lib/retry.js';
 

@@ -6,7 +6,7 @@
 // A reservation is written to a temp file and hard-linked to its address name: link(2) fails with
 // EEXIST like O_EXCL, but the record appears complete or not at all, so a plugin killed mid-ADD
 // never leaves an empty record that DEL cannot match. Callers hold the lock for every method.
-import { O_CREAT, O_EXCL, O_WRONLY, pluginFs } from '../sys/fs.js';
+import { O_CREAT, O_EXCL, O_WRONLY, pluginFs } from '../runtime/fs.js';
 import { formatIp, tryParseIp, type IpAddr } from '../../lib/ip/addr.js';
 
 export const LAST_IP_PREFIX = 'last_reserved_ip.';
@@ -168,7 +168,7 @@ export function matches(r: Reservation, containerId: string, ifname: string): bo
   return r.ifname === ifname || r.ifname === '';
 }
 
-/** Path join for the store's own names (no node:path: see sys/fs.ts for why imports matter). */
+/** Path join for the store's own names (no node:path: see runtime/fs.ts for why imports matter). */
 function join(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
 }

@@ -1,5 +1,5 @@
 // CNI error results (spec "Error" + "Well-known error codes"). Every failure the plugin reports
-// is a CniError, so main.ts can always print `{cniVersion, code, msg, details}` and exit non-zero:
+// is a CniError, so plugin.ts can always print `{cniVersion, code, msg, details}` and exit non-zero:
 // the runtime never sees a stack trace instead of a spec answer. Messages name what and where.
 
 export type CniErrorCode =

@@ -11,6 +11,8 @@ export type Family = 4 | 6;
 
 /** rtnetlink protocol number twill tags its routes and nexthops with (ownership marker). */
 export const RTPROT_TWILL = 116;
+/** The kernel's main routing table (RT_TABLE_MAIN): where twill's routes live. */
+export const MAIN_TABLE = 254;
 
 export const NUD_PERMANENT = 0x80;
 export const NUD_NOARP = 0x40;

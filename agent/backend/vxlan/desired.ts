@@ -15,13 +15,13 @@
 // routes through nexthop ids stay linear (DESIGN "Kernel programming"). The nexthop id is the
 // subnet's IPv4 network address as a u32: deterministic across restarts (so a restarted agent
 // finds its own objects and changes nothing) and unique per subnet by construction.
-import { NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NlObject } from '../../../lib/netlink/types.js';
+import { MAIN_TABLE, NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NlObject } from '../../../lib/netlink/types.js';
 import { formatIp } from '../../../lib/ip/addr.js';
 import { contains, formatPrefix, networkAddress, type Prefix } from '../../../lib/ip/prefix.js';
 import { parseIp } from '../../../lib/ip/addr.js';
 import { entryKey, type Entry, type EntryKind, type EntrySource } from '../../reconcile/state.js';
 
-export const MAIN_TABLE = 254;
+export { MAIN_TABLE };
 
 export interface DeviceInfo {
   index: number;

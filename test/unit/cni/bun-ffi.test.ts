@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePrototype } from '../../../cni/bun/prototype.mjs';
+import { parsePrototype } from '../../../cni/runtime/prototype.js';
 import { REPO_ROOT } from '../../util/pods.js';
 
 describe('bun:ffi prototype parser (compiled plugin)', () => {
@@ -22,7 +22,7 @@ describe('bun:ffi prototype parser (compiled plugin)', () => {
     expect(() => parsePrototype('garbage')).toThrow(/cannot parse/);
   });
 
-  it.each(['lib/netlink/ffi.ts', 'cni/bun/libc-fs.mjs'])('understands every prototype %s declares', (file) => {
+  it.each(['lib/netlink/ffi.ts', 'cni/runtime/libc-fs.ts'])('understands every prototype %s declares', (file) => {
     const src = readFileSync(join(REPO_ROOT, file), 'utf8');
     const protos = [...src.matchAll(/\.func\('([^']+)'\)/g)].map((m) => m[1]!);
     expect(protos.length).toBeGreaterThan(5);

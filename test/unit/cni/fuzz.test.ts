@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCni } from '../../../cni/plugin.js';
+import { COMMANDS } from '../../../cni/cmd/index.js';
 import { World, SUBNET_ENV } from './world.js';
 import { seeded } from '../../util/rng.js';
 
@@ -57,7 +58,7 @@ describe('CNI fuzz (in-process)', () => {
 
       let out;
       try {
-        out = await runCni(env, stdin, async () => w.deps());
+        out = await runCni(env, stdin, async () => w.deps(), COMMANDS);
       } catch (err) {
         throw new Error(`round ${i} (seed ${SEED}) threw: ${String(err)}\nenv=${JSON.stringify(env)}\nstdin=${stdin.slice(0, 500)}`, { cause: err });
       }

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCni } from '../../../cni/plugin.js';
+import { COMMANDS } from '../../../cni/cmd/index.js';
 import { hostVethName } from '../../../cni/link/names.js';
 import { SUPPORTED_VERSIONS } from '../../../cni/skel/version.js';
 import { DiskStore, TMP_PREFIX } from '../../../cni/ipam/store.js';
@@ -12,7 +13,7 @@ let w: World;
 beforeEach(() => { w = new World(); w.addNetns('/run/netns/p1'); });
 afterEach(() => w.cleanup());
 
-const run = (e: Record<string, string>, conf: unknown) => runCni(e, typeof conf === 'string' ? conf : JSON.stringify(conf), async () => w.deps());
+const run = (e: Record<string, string>, conf: unknown) => runCni(e, typeof conf === 'string' ? conf : JSON.stringify(conf), async () => w.deps(), COMMANDS);
 const records = () => (existsSync(join(w.dataDir, 'cbr0')) ? readdirSync(join(w.dataDir, 'cbr0')) : [])
   .filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip.')).sort();
 

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { O_CREAT, O_EXCL, O_WRONLY, pluginFs } from '../../../cni/sys/fs.js';
+import { O_CREAT, O_EXCL, O_WRONLY, pluginFs } from '../../../cni/runtime/fs.js';
 
 // The node:fs side of the plugin's file I/O (the compiled executable's libc side is exercised by
 // test/integration/cni through the built binary).

@@ -2,7 +2,7 @@
 // start (process.uptime), CPU time and minor page faults so far (a short-lived process pays
 // most of its system time in page faults), to see where an ADD or DEL spends its time on a real node. Off by
 // default; marks cost a branch each.
-import { pluginFs } from './sys/fs.js';
+import { pluginFs } from './fs.js';
 
 const on = process.env['TWILL_CNI_TRACE'] === '1';
 const marks: string[] = [];

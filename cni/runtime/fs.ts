@@ -1,6 +1,6 @@
 // The plugin's file I/O behind one small synchronous interface. Under Node (unit tests, the
 // fuzz test) it is node:fs; the bun-compiled executable hands over a libc implementation
-// (cni/bun/libc-fs.mjs, through usePluginFs() in the build entry) because under bun merely
+// (libc-fs.ts, through usePluginFs() in bun.ts) because under bun merely
 // importing node:fs costs ≈0.8 ms of CPU and ≈140 page faults per invocation (its JS is compiled
 // on every start, and its ≈25 heap blocks push a DEL past the point where JSC starts warming
 // more heap on a second thread) — measured on these machines, about a tenth of a whole DEL.
@@ -36,7 +36,7 @@ export interface PluginFs {
 
 let impl: PluginFs | undefined;
 
-/** Installs the implementation (the bun build entry, before anything runs). */
+/** Installs the implementation (bun.ts, before anything runs). */
 export function usePluginFs(fs: PluginFs): void {
   impl = fs;
 }
