@@ -1,16 +1,16 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// One netlink choke point (DESIGN style 4): only lib/netlink/socket.ts may open sockets or
+// One netlink choke point (docs/design.md, rule 4): only lib/netlink/socket.ts may open sockets or
 // load the FFI that does; everything else goes through a NetlinkHandle.
 const socketPaths = [
   { name: 'koffi', message: 'Only lib/netlink/socket.ts (and lib/netlink/ffi.ts) may use koffi.' },
   { name: 'netlink', message: 'Use lib/netlink (our codec over one transport).' },
-  { name: 'node-netlink', message: 'Measured unfit (see DESIGN.md).' },
+  { name: 'node-netlink', message: 'Measured unfit (docs/design.md).' },
   { name: 'node:dgram', message: 'No socket code outside lib/netlink/socket.ts.' },
 ];
 
-// The layers (docs/design.md): lib/ is shared by both programs and imports neither; the agent and
+// The layers (docs/design.md, "Layers and ownership"): lib/ is shared by both programs and imports neither; the agent and
 // the CNI plugin never import each other; the reconciler diffs and applies entries whatever
 // backend built them, so it never imports a backend.
 const layer = (banned, message) => ({ group: banned, message });

@@ -1,4 +1,4 @@
-// twilld entry point: flags/env → options, then wiring only (DESIGN layout).
+// twilld entry point: flags/env → options, then wiring only (docs/design.md).
 //   twilld [flags]        run the agent
 //   twilld status [...]   show this node's lease, peers and health (agent/status.ts)
 //   twilld --cleanup      remove everything twill installed on this node

@@ -1,4 +1,4 @@
-// Typed errors with stable codes and a cause (DESIGN style 8). A message says what, where and
+// Typed errors with stable codes and a cause (docs/design.md, rule 8). A message says what, where and
 // why; `field`/`value`/`rule` are filled for validation errors so callers can render them.
 
 export type ErrorCode =

@@ -1,4 +1,4 @@
-// Injectable time (DESIGN style 9): logic never calls setTimeout directly; it asks a Clock.
+// Injectable time (docs/design.md, rule 9): logic never calls setTimeout directly; it asks a Clock.
 // Tests pass a manual clock; production uses systemClock.
 import { abortError } from './errors.js';
 

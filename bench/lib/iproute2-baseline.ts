@@ -1,6 +1,6 @@
 // The iproute2 anchor every twill kernel-programming number is compared against: the same
-// per-peer entries the agent writes (ARP, FDB, nexthop object, route via nhid — DESIGN "Kernel
-// programming"), written by `bridge -batch` and `ip -batch` from pre-generated files. Only the
+// per-peer entries the agent writes (ARP, FDB, nexthop object, route via nhid — docs/design.md,
+// "Decisions, measured"), written by `bridge -batch` and `ip -batch` from pre-generated files. Only the
 // two batch runs are timed (process start included, as an operator would pay it); creating the
 // device and writing the files are not.
 import { execFileSync } from 'node:child_process';

@@ -1,7 +1,7 @@
 // IP addresses as (family, bigint). One representation for IPv4 and IPv6 keeps every piece of
 // prefix math exact and shared: no 32-bit overflow tricks for v4, no byte arrays for v6.
 // We do not use ip-cidr: it is ESM-only with a dependency tree we would drag into the CNI
-// plugin's import graph (start-up cost, DESIGN "Facts"), and it models v4 and v6 differently.
+// plugin's import graph (start-up cost: docs/cni.md), and it models v4 and v6 differently.
 // Output is canonical: dotted quad for v4, RFC 5952 for v6 (lower case, longest zero run
 // compressed, a single zero group never compressed, no leading zeros).
 import { invalid } from '../errors.js';

@@ -1,5 +1,5 @@
 // Network-namespace helpers for the CNI plugin and tests. Namespace-bound operations, never "move
-// the process into a netns and hope" (DESIGN style 5): every switch is synchronous, scoped to one
+// the process into a netns and hope" (docs/design.md, rule 5): every switch is synchronous, scoped to one
 // callback on the calling thread, and always switched back.
 //
 // Sysctls: /proc/sys/net/* resolves against the netns of the thread that OPENS the file, and the

@@ -1,4 +1,4 @@
-// NetlinkSocket: the ONLY place twill opens sockets (DESIGN style 4). One NETLINK_ROUTE socket,
+// NetlinkSocket: the ONLY place twill opens sockets (docs/design.md, rule 4). One NETLINK_ROUTE socket,
 // optionally created inside another network namespace, with three ways to talk to the kernel:
 //
 // transact — many requests per send(), each with its own seq; rtnetlink processes a send()

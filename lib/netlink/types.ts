@@ -1,5 +1,5 @@
 // The NetlinkHandle contract: a handle bound to ONE network namespace through which all kernel
-// programming flows (DESIGN "One netlink choke point"). Two implementations satisfy it:
+// programming flows (docs/design.md, "Layers and ownership"). Two implementations satisfy it:
 //   handle.ts  real rtnetlink over the socket transport in socket.ts
 //   memory.ts  an in-memory kernel for unit tests (same semantics for ownership, replace, errors)
 //

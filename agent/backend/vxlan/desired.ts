@@ -3,7 +3,7 @@
 // Why per peer: every entry a peer needs (ARP, FDB, nexthop, route) depends only on that peer's
 // lease and our device, so a lease event recomputes four entries instead of the whole cluster's
 // — that is what keeps lease→kernel latency flat at 20k peers. The periodic resync still diffs
-// the union of all peers against a full kernel dump (level-triggered, DESIGN style 1).
+// the union of all peers against a full kernel dump (level-triggered: docs/design.md, rule 1).
 //
 // Why entries are built on demand (PeerSource): at 20k peers, 80k retained Entry + NlObject pairs
 // and a second 80k-slot map cost ≈20 MB; a peer's entries are a pure function of (lease, device),
@@ -12,7 +12,7 @@
 // matches it (reconcile/state.ts), so an in-sync entry costs a map slot and nothing else.
 //
 // Why nexthop objects: routes sharing a device are inserted in quadratic time by the kernel;
-// routes through nexthop ids stay linear (DESIGN "Kernel programming"). The nexthop id is the
+// routes through nexthop ids stay linear (docs/design.md, "Decisions, measured"). The nexthop id is the
 // subnet's IPv4 network address as a u32: deterministic across restarts (so a restarted agent
 // finds its own objects and changes nothing) and unique per subnet by construction.
 import { MAIN_TABLE, NTF_SELF, NUD_PERMANENT, RTPROT_TWILL, type NlObject } from '../../../lib/netlink/types.js';

@@ -262,7 +262,7 @@ export function repairSuite(mode: StoreMode): void {
       }
     });
 
-    it('treats every route on twill.1 as its own (DESIGN "Ownership"): removes one added with another protocol', async () => {
+    it('treats every route on twill.1 as its own (docs/design.md, "Layers and ownership"): removes one added with another protocol', async () => {
       // A subnet no node holds (subnets are random, so a fixed one could be a real peer's).
       const taken = new Set(c.nodes.map((n) => n.subnet));
       const free = [...Array(256).keys()].map((i) => `10.244.${i}.0/24`).find((s) => !taken.has(s))!;
