@@ -429,7 +429,7 @@ async function iperf(node: PolicyNode, state: string): Promise<number> {
 
 // ---- peer ----
 
-interface PeerRun { args: string[]; tables: string[]; c1: string; c2: string; exited: string | undefined; syncs: number; failed: number; errors: string[]; nfqueueOpened: boolean }
+interface PeerRun { args: string[]; tables: string[]; c1: string; c2: string; exited: string | undefined; syncs: number; failed: number; errors: string[]; nfqueueOpened: boolean; rssMiB?: number }
 
 /**
  * The peer alone on the node, with the DaemonSet's flags and again with
@@ -457,6 +457,9 @@ async function peerSection(store: RealKubeStore, node: PolicyNode, c1: Prober, c
     while (performance.now() < end && exited === undefined && !peerSyncLines(logFile).some((l) => /"syncing nftables rules" error|Caches are synced/.test(l))) await sleep(200);
     await sleep(3000);
     const tables = nftTables(node.netns);
+    // nsenter, unshare and sh each exec the next: the child's pid is the peer's.
+    let rssMiB: number | undefined;
+    try { rssMiB = memMiB(p.pid!).rss; } catch { /* exited */ }
     // flip isolates s1 and allows only role=nobody: an enforcing agent drops c1 and c2.
     const v1 = await c1.verdict(S1, 80, 500);
     const v2 = await c2.verdict(S1, 80, 500);
@@ -466,7 +469,7 @@ async function peerSection(store: RealKubeStore, node: PolicyNode, c1: Prober, c
       args: extra, tables, c1: v1, c2: v2, exited,
       syncs: lines.filter((l) => l.includes('"Syncing nftables rules"')).length,
       failed: lines.filter((l) => l.includes('"syncing nftables rules" error')).length,
-      errors: firstSyncErrors(logFile), nfqueueOpened: !lines.some((l) => l.includes('could not open nfqueue socket')),
+      errors: firstSyncErrors(logFile), nfqueueOpened: !lines.some((l) => l.includes('could not open nfqueue socket')), rssMiB,
     };
     runs.push(run);
     log(`peer kube-network-policies ${KNP_VERSION} ${extra.join(' ') || '(DaemonSet flags)'}: ${run.failed} of ${run.syncs} nftables syncs failed, first with ${run.errors.length} netlink errors (${run.errors[run.errors.length - 1] ?? '-'}); tables ${JSON.stringify(tables)}; c1 → s1 ${v1}, c2 → s1 ${v2}${exited ? `; exited ${exited}` : ''}`);
@@ -524,7 +527,7 @@ function report(r: Results): void {
     console.log(`\n† kube-network-policies ${KNP_VERSION} alone on the same node with the same objects (its DaemonSet's flags, then also --netfilter-bug-1766-fix=false):`);
     console.log(`  nft \`queue num 98\` rule in this kernel: ${r.peer.queueError ?? 'accepted'}`);
     for (const p of r.peer.runs) {
-      console.log(`  ${p.args.join(' ') || 'DaemonSet flags'}: ${p.failed} of ${p.syncs} nftables syncs failed, the first with ${p.errors.length} netlink errors ("${p.errors[p.errors.length - 1] ?? ''}"), nfqueue socket ${p.nfqueueOpened ? 'opened' : 'not opened'}; tables in the kernel: ${p.tables.length ? p.tables.join(', ') : 'none'}; c1 → s1:80 ${p.c1}, c2 → s1:80 ${p.c2} (flip denies both)${p.exited ? `; exited ${p.exited}` : ''}`);
+      console.log(`  ${p.args.join(' ') || 'DaemonSet flags'}: ${p.failed} of ${p.syncs} nftables syncs failed, the first with ${p.errors.length} netlink errors ("${p.errors[p.errors.length - 1] ?? ''}"), nfqueue socket ${p.nfqueueOpened ? 'opened' : 'not opened'}, VmRSS ${p.rssMiB?.toFixed(1) ?? '?'} MiB; tables in the kernel: ${p.tables.length ? p.tables.join(', ') : 'none'}; c1 → s1:80 ${p.c1}, c2 → s1:80 ${p.c2} (flip denies both)${p.exited ? `; exited ${p.exited}` : ''}`);
     }
   }
 }
