@@ -40,7 +40,7 @@ import {
   REAL_NS, SYN_NAMESPACES, flipPolicy, mixPolicy, namespaces, nsName, podObject, podStatus, population, serverPolicy, type PodSpec,
 } from './lib/policy-objects.js';
 import { Prober, addrOf, createPolicyNode, nowMs, startServer, type PolicyNode } from './lib/policy-node.js';
-import { compilePolicies, slimNamespace, slimNetworkPolicy, slimPod } from '../lib/policy/index.js';
+import { compilePolicies, createNftPolicyEnforcer, renderDiff, renderPolicyState, slimNamespace, slimNetworkPolicy, slimPod } from '../lib/policy/index.js';
 import { KNP_RBAC, KNP_TABLE, firstSyncErrors, nftQueueError, nftTables, peerSyncLines, startPeer } from './lib/policy-peer.js';
 
 const args = process.argv.slice(2);
@@ -97,8 +97,12 @@ interface Results {
   flipPolicy: number[]; flipLabel: number[]; flipAgainst: number;
   /** twilld's own apply time (compile → rules in the kernel) over the flips, from its /metrics. */
   applies?: { count: number; meanMs: number };
-  /** compilePolicies() alone on the same objects (the flip policy denying), in this process, ms. */
-  compileMs?: number[];
+  /**
+   * The agent's pipeline taken apart, in this process on the same objects, for flip's two states:
+   * compilePolicies(), render + diff (pure), and the enforcer's whole apply() (render, diff and
+   * the `nft -f` transaction) into a scratch netns. ms per run.
+   */
+  pipeline?: { compile: number[]; renderDiff: number[]; apply: number[] };
   /** Per block and state: each path's median connect time (µs), and the iperf3 result (Gbit/s). */
   blocks: { none?: { pod: number; out: number; tput: number }; pol?: { pod: number; out: number; tput: number } }[];
   connects: number;
@@ -123,7 +127,7 @@ async function inside(): Promise<void> {
     const pop = population({ node: NODE, podCIDR: POD_CIDR, real: REAL, total: TOTAL_PODS, localSynthetic: 47 });
     const t0 = performance.now();
     await populate(api, pop.pods, pop.fakeNodes);
-    if (SECTIONS.has('flip')) res.compileMs = timeCompile(pop.pods);
+    if (SECTIONS.has('flip')) res.pipeline = await timePipeline(pop.pods);
     log(`${pop.pods.length} pods on ${pop.fakeNodes.length + 1} Nodes in ${SYN_NAMESPACES + 1} namespaces, ${MIX + 1} policies in the API (${fmtMs(performance.now() - t0)})`);
 
     node = createPolicyNode({
@@ -191,21 +195,39 @@ async function populate(api: AdminApi, pods: PodSpec[], fakeNodes: ReturnType<ty
   });
 }
 
-/** The compiler alone on the benchmark's objects, slimmed as the agent slims them: 21 runs. */
-function timeCompile(pods: PodSpec[]): number[] {
-  const hostIP = NODE_ADDR;
-  const input = {
-    policies: [...Array.from({ length: MIX }, (_, i) => mixPolicy(i)), flipPolicy('nobody')].map(slimNetworkPolicy),
+/** The agent's pipeline on the benchmark's objects, slimmed as the agent slims them, flipped 20 times. */
+async function timePipeline(pods: PodSpec[]): Promise<NonNullable<Results['pipeline']>> {
+  const input = (role: string) => ({
+    policies: [...Array.from({ length: MIX }, (_, i) => mixPolicy(i)), flipPolicy(role)].map(slimNetworkPolicy),
     namespaces: namespaces().map(slimNamespace),
-    pods: pods.map((p) => slimPod({ ...(podObject(p) as object), ...(podStatus(p.ip, hostIP) as object) })),
+    pods: pods.map((p) => slimPod({ ...(podObject(p) as object), ...(podStatus(p.ip, NODE_ADDR) as object) })),
     nodeName: NODE,
-  };
-  const out: number[] = [];
-  for (let i = 0; i < 21; i++) {
-    const t = performance.now();
-    const m = compilePolicies(input);
-    out.push(performance.now() - t);
-    if (m.rejected.length) throw new Error(`the mix has policies the compiler rejects: ${JSON.stringify(m.rejected.slice(0, 3))}`);
+  });
+  const inputs = [input('nobody'), input('client')];
+  const ns = `${TAG}-scr`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  const out = { compile: [] as number[], renderDiff: [] as number[], apply: [] as number[] };
+  try {
+    const enforcer = createNftPolicyEnforcer({ netns: ns });
+    const guard = [POD_CIDR];
+    let prev = compilePolicies(inputs[0]!);
+    if (prev.rejected.length) throw new Error(`the mix has policies the compiler rejects: ${JSON.stringify(prev.rejected.slice(0, 3))}`);
+    await enforcer.apply(prev, guard);
+    for (let i = 1; i <= 20; i++) {
+      let t = performance.now();
+      const model = compilePolicies(inputs[i % 2]!);
+      out.compile.push(performance.now() - t);
+      t = performance.now();
+      renderDiff(renderPolicyState(prev, { guardCidrs: guard }), renderPolicyState(model, { guardCidrs: guard }));
+      out.renderDiff.push(performance.now() - t);
+      t = performance.now();
+      const r = await enforcer.apply(model, guard);
+      out.apply.push(performance.now() - t);
+      if (r.mode !== 'incremental') throw new Error(`scratch enforcer: a flip applied as ${r.mode}`);
+      prev = model;
+    }
+  } finally {
+    delNetns(ns);
   }
   return out;
 }
@@ -494,7 +516,12 @@ function report(r: Results): void {
     }
   }
   if (r.applies) rows.push([`twilld apply (compile → kernel), mean of ${r.applies.count} during the changes`, `${r.applies.meanMs.toFixed(1)} ms`, '–', peerCol, '–', '']);
-  if (r.compileMs) rows.push([`of which compilePolicies() alone (bench process, ${r.compileMs.length} runs)`, med(r.compileMs, (x) => `${x.toFixed(1)} ms`), '–', '–', '–', '']);
+  if (r.pipeline) {
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    rows.push([`the same pipeline in the bench process (${r.pipeline.compile.length} flips): compilePolicies()`, med(r.pipeline.compile, ms), '–', '–', '–', '']);
+    rows.push(['… render + diff (pure, inside apply())', med(r.pipeline.renderDiff, ms), '–', '–', '–', '']);
+    rows.push(['… enforcer apply(): render, diff, nft -f into a scratch netns', med(r.pipeline.apply, ms), '–', '–', '–', '']);
+  }
   const blocks = r.blocks.filter((b) => b.none && b.pol) as { none: { pod: number; out: number; tput: number }; pol: { pod: number; out: number; tput: number } }[];
   if (blocks.length) {
     // Per block: the median of each state's connects, and the ratio of the two; the table shows
