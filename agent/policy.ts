@@ -117,12 +117,16 @@ export class PolicyController {
 
   /**
    * The CNI plugin's report of a new local pod's addresses. Resolves once rules that know the
-   * pod are in the kernel (true), or false when the pod has not appeared in the watch by then.
+   * pod are in the kernel (true), or false when the pod has not appeared in the watch by then;
+   * at once while no policy exists.
    */
   podStarted(namespace: string, name: string, ips: string[], timeoutMs: number): Promise<boolean> {
     const key = `${namespace}/${name}`;
     this.hints.set(key, ips);
     this.touch();
+    // No policy anywhere: nothing isolates the pod and no guard closes it, so there is nothing
+    // to wait for (a cluster without policies pays nothing on ADD).
+    if (!this.anyPolicy && this.enforced) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== waiter); resolve(false); }, timeoutMs);
       const waiter: Waiter = { key, gen: this.gen, resolve: () => { clearTimeout(timer); resolve(true); } };

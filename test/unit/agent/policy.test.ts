@@ -154,6 +154,7 @@ describe('PolicyController', () => {
   it('a report for a pod the watch has not shown yet waits for it (true), or times out (false)', async () => {
     const api = new FakeApi();
     api.lists.set(NSS, [ns('a')]);
+    api.lists.set(POLS, [denyAll('deny')]);
     const e = recordingEnforcer();
     const c = start(api, e);
     await until('first apply', () => e.applied.length === 1);
@@ -163,6 +164,18 @@ describe('PolicyController', () => {
     expect(await late).toBe(true);
     expect(e.applied.at(-1)!.model.localPods.map((p) => p.ips[0])).toEqual(['10.244.1.5']);
     expect(await c.podStarted('a', 'never', ['10.244.1.6'], 100)).toBe(false);
+  });
+
+  it('while no policy exists a report is answered at once (nothing isolates the pod, no guard)', async () => {
+    const api = new FakeApi();
+    api.lists.set(NSS, [ns('a')]);
+    const e = recordingEnforcer();
+    const c = start(api, e);
+    await until('first apply', () => e.applied.length === 1);
+    expect(await c.podStarted('a', 'unseen', ['10.244.1.7'], 100)).toBe(true);
+    api.push(POLS, 'ADDED', denyAll('deny'));
+    await until('policy applied', () => e.applied.at(-1)!.model.policies.length + e.applied.at(-1)!.model.idle.length === 1);
+    expect(await c.podStarted('a', 'unseen2', ['10.244.1.8'], 100)).toBe(false);
   });
 
   it('reports a rejected policy once, and a failed apply is retried', async () => {
