@@ -1,10 +1,10 @@
 // Spec validation for the traffic rules. Prefixes are canonicalised (network address, compressed
 // IPv6) because nft and iptables-save print them that way, and check() compares text.
 import { invalid } from '../../lib/errors.js';
-import { tryParseIp } from '../../lib/ip/addr.js';
+import { tryParseIp, type Family } from '../../lib/ip/addr.js';
 import { formatPrefix, tryParsePrefix } from '../../lib/ip/prefix.js';
 
-export type Family = 4 | 6;
+export type { Family };
 
 export interface Cidr { family: Family; text: string }
 

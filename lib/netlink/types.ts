@@ -7,7 +7,8 @@
 // MACs lowercase "aa:bb:cc:dd:ee:ff". Families: 4 | 6. Everything is plain data so that the
 // reconciler can diff desired vs observed with structural keys.
 
-export type Family = 4 | 6;
+import type { Family } from '../ip/addr.js';
+export type { Family };
 
 /** rtnetlink protocol number twill tags its routes and nexthops with (ownership marker). */
 export const RTPROT_TWILL = 116;

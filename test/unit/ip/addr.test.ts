@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalIp, formatIp, parseIp, tryParseIp } from '../../../lib/ip/index.js';
+import { canonicalIp, formatIp, parseIp, tryParseIp } from '../../../lib/ip/addr.js';
 
 describe('parse/format IPv4', () => {
   it.each([

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalMac, isUnicastHost, isValidUnicastMac, macProblem, unicastHostProblem } from '../../../lib/ip/index.js';
+import { canonicalMac, isValidUnicastMac, macProblem } from '../../../lib/ip/mac.js';
+import { isUnicastHost, unicastHostProblem } from '../../../lib/ip/host.js';
 
 describe('isUnicastHost', () => {
   it.each(['192.0.2.10', '10.0.0.1', '172.16.5.4', '8.8.8.8', '100.64.0.1', '223.255.255.254', '2001:db8::10', 'fd00::1', '::2'])(

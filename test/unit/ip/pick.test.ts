@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  formatPrefix, freeSubnetCount, nthSubnet, parsePrefix, pickFreeSubnet, randomBelow, takenIntervals, type PickRange,
-} from '../../../lib/ip/index.js';
+import { formatPrefix, nthSubnet, parsePrefix } from '../../../lib/ip/prefix.js';
+import { freeSubnetCount, pickFreeSubnet, randomBelow, takenIntervals, type PickRange } from '../../../lib/ip/pick.js';
 import { seeded } from '../../util/rng.js';
 
 const P = (s: string) => parsePrefix(s);

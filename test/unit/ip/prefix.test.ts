@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  broadcast, contains, firstHost, formatIp, formatPrefix, gateway, lastHost, nthSubnet, overlaps, parseIp,
-  parsePrefix, prefixSize, subnetCount, subnetIndexRange, tryParsePrefix,
-} from '../../../lib/ip/index.js';
+import { broadcast, contains, firstHost, formatPrefix, gateway, lastHost, nthSubnet, overlaps, parsePrefix, prefixSize, subnetCount, subnetIndexRange, tryParsePrefix } from '../../../lib/ip/prefix.js';
+import { formatIp, parseIp } from '../../../lib/ip/addr.js';
 
 const P = (s: string) => parsePrefix(s);
 

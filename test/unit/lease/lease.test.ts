@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decodeLease, decodeLeaseAttrs, decodeSubnetKey, diffLeases, encodeLeaseAttrs, encodeSubnetKey, subnetKeyPath, subnetsDir,
-} from '../../../lib/lease/index.js';
+import { decodeLease, decodeLeaseAttrs, encodeLeaseAttrs } from '../../../lib/lease/codec.js';
+import { decodeSubnetKey, encodeSubnetKey, subnetKeyPath, subnetsDir } from '../../../lib/lease/key.js';
+import { diffLeases } from '../../../lib/lease/diff.js';
 import type { Lease, LeaseAttrs } from '../../../lib/subnet/types.js';
 
 const attrs = (ip: string, mac = '0a:58:0a:f4:01:01'): LeaseAttrs => ({
