@@ -1,6 +1,7 @@
 // twill on a real Kubernetes cluster (see cluster.ts): upstream's control plane, kubelets,
 // containerd and kube-proxy in network namespaces; twill installed from its own image through
-// deploy/; our own assertions; then upstream's sig-network conformance tests as the judge.
+// deploy/; our own assertions; then upstream's sig-network conformance tests and a subset of its
+// NetworkPolicy suite as the judge.
 // Tests run in order on one cluster; the disruptive ones (rollout restart, Node deletion) last.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { kernelState } from '../harness/kernel.js';
 import { REPO_ROOT } from '../harness/paths.js';
 import { startProc, type Proc } from '../harness/procs.js';
 import { KubeCluster } from './cluster.js';
-import { formatSummary, runConformance } from './conformance.js';
+import { formatSummary, NETPOL_CI_SUBSET, netpolSelection, runConformance } from './conformance.js';
 import { clusterSkipReason, prepare, type Prepared } from './prepare.js';
 import { AGNHOST, applyObjects, clientIp, connectivityMatrix, deployProbe, formatMatrix, NETEXEC_PORT, PROBE_NS, probePods, probeService, type ProbePod } from './probe.js';
 
@@ -186,6 +187,18 @@ describe.skipIf(skip !== undefined)('twill on a real Kubernetes cluster', () => 
     expect(summary.passed).toBeGreaterThan(0);
     expect(result.code).toBe(0);
   }, 5_400_000);
+
+  it("upstream NetworkPolicy tests (Netpol, CI's subset) all pass", async () => {
+    const reportDir = join(REPO_ROOT, '.tmp', 'conformance', 'netpol');
+    const { summary, result } = await runConformance(c, prepared.bin, { reportDir, ...netpolSelection('ci') });
+    console.log(formatSummary(summary));
+    if (summary.failed || result.code !== 0) console.log(result.stdout.split('\n').slice(-300).join('\n'));
+    // Every name in the subset selected exactly one spec (a renamed spec would silently drop out).
+    expect(summary.selected).toBe(NETPOL_CI_SUBSET.length);
+    expect(summary.failures).toEqual([]);
+    expect(summary.passed).toBeGreaterThan(0);
+    expect(result.code).toBe(0);
+  }, 1_800_000);
 
   it('`kubectl rollout restart ds/twill` under a pod-to-pod flow: no request fails, podCIDRs and VTEP MACs stay', async () => {
     const before = await nodesJson();
