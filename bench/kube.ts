@@ -19,7 +19,7 @@
 // The table shows the median of --runs runs with the range; ratios are twill/flannel medians.
 //
 // Usage: node dist/bench/kube.js [--nodes 1000,5000] [--runs 3] [--updates 100] [--settle-seconds 30]
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +27,7 @@ import { RealKubeStore } from '../test/harness/store-kube-real.js';
 import { peersBin } from './lib/peers.js';
 import { table, quantile, fmtMs } from './lib/report.js';
 import {
-  AdminApi, FLANNEL_RBAC, KernelCounter, SW_IP, agentRequests, delAgentNetns, delNetns, endpointAnnotations, makeAgentNetns, makeSwitch, memMiB,
+  AdminApi, FLANNEL_RBAC, KernelCounter, SW_IP, agentRequests, delAgentNetns, endpointAnnotations, makeAgentNetns, memMiB, runInsideSwitch,
   nodeObject, peer, writeTokenKubeconfig, type Peer,
 } from './lib/kube-rig.js';
 
@@ -53,15 +53,7 @@ interface Run {
 // ---- outside: the switch netns, then this script again inside it ----
 
 function outside(): void {
-  if (process.getuid?.() !== 0) { console.log('bench/kube: needs root (network namespaces); skipped'); return; }
-  const sw = `${TAG}-sw`;
-  try {
-    makeSwitch(sw);
-    execFileSync('ip', ['netns', 'exec', sw, process.execPath, process.argv[1]!, ...args, ...(args.includes('--tag') ? [] : ['--tag', TAG]), '--inside'], { stdio: 'inherit' });
-  } finally {
-    for (const a of ['twill', 'flannel']) delNetns(`${TAG}-${a}`);
-    delNetns(sw);
-  }
+  runInsideSwitch('bench/kube', TAG, args, ['twill', 'flannel']);
 }
 
 // ---- inside the switch netns ----
@@ -124,7 +116,9 @@ function spawnAgent(spec: AgentSpec, ns: string, store: RealKubeStore, subnetFil
   if (spec.name === 'twill') {
     const shebang = readFileSync(TWILLD, 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
     cmd = [process.execPath, ...shebang, TWILLD, ...store.agentArgs(), '--iface', 'uplink', '--subnet-file', subnetFile,
-      '--healthz-ip', '127.0.0.1', '--healthz-port', '18472', '--log-level', 'info'];
+      '--healthz-ip', '127.0.0.1', '--healthz-port', '18472', '--log-level', 'info',
+      // Like for like: flanneld enforces no NetworkPolicy (bench/policy.ts measures twill's).
+      '--network-policy=false'];
   } else {
     cmd = [join(peersBin(), 'flanneld'), '--kube-subnet-mgr', '--kubeconfig-file', spec.kubeconfig, '--net-config-path', store.netConfPath,
       '--iface', 'uplink', '--subnet-file', subnetFile];

@@ -35,7 +35,7 @@ import { join, resolve } from 'node:path';
 import { RealKubeStore } from '../test/harness/store-kube-real.js';
 import { peersBin } from './lib/peers.js';
 import { table, quantile, fmtMs } from './lib/report.js';
-import { AdminApi, SW_IP, delNetns, endpointAnnotations, makeSwitch, memMiB, nodeObject } from './lib/kube-rig.js';
+import { AdminApi, SW_IP, delNetns, endpointAnnotations, memMiB, nodeObject, runInsideSwitch } from './lib/kube-rig.js';
 import {
   REAL_NS, SYN_NAMESPACES, flipPolicy, mixPolicy, namespaces, nsName, podObject, podStatus, population, serverPolicy, type PodSpec,
 } from './lib/policy-objects.js';
@@ -77,15 +77,7 @@ const KNP_VERSION = /^KNP_VERSION=(\S+)/m.exec(readFileSync(join(ROOT, 'bench/pe
 // ---- outside: the switch netns, then this script again inside it ----
 
 function outside(): void {
-  if (process.getuid?.() !== 0) { console.log('bench/policy: needs root (network namespaces); skipped'); return; }
-  const sw = `${TAG}-sw`;
-  try {
-    makeSwitch(sw);
-    execFileSync('ip', ['netns', 'exec', sw, process.execPath, process.argv[1]!, ...args, ...(args.includes('--tag') ? [] : ['--tag', TAG]), '--inside'], { stdio: 'inherit' });
-  } finally {
-    for (const n of ['node', 'out', 'c1', 'c2', 's1']) delNetns(`${TAG}-${n}`);
-    delNetns(sw);
-  }
+  runInsideSwitch('bench/policy', TAG, args, ['node', 'out', 'c1', 'c2', 's1']);
 }
 
 // ---- inside the switch netns ----

@@ -47,6 +47,23 @@ export function delAgentNetns(sw: string, ns: string, port: string): void {
   delNetns(ns);
 }
 
+/**
+ * The benchmark's outer half: makes the switch netns `<tag>-sw`, runs this same script again
+ * inside it (with --tag and --inside), and removes the switch and the named `<tag>-<name>`
+ * netns afterwards, whatever happened.
+ */
+export function runInsideSwitch(bench: string, tag: string, args: readonly string[], netns: readonly string[]): void {
+  if (process.getuid?.() !== 0) { console.log(`${bench}: needs root (network namespaces); skipped`); return; }
+  const sw = `${tag}-sw`;
+  try {
+    makeSwitch(sw);
+    execFileSync('ip', ['netns', 'exec', sw, process.execPath, process.argv[1]!, ...args, ...(args.includes('--tag') ? [] : ['--tag', tag]), '--inside'], { stdio: 'inherit' });
+  } finally {
+    for (const n of netns) delNetns(`${tag}-${n}`);
+    delNetns(sw);
+  }
+}
+
 export function delNetns(ns: string): void {
   try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
 }

@@ -20,17 +20,9 @@ import type { NodeLike } from './kube-node.js';
 
 export type WatcherState = 'pending' | 'alive' | 'lost';
 
-export interface NodeWatchOptions {
+export interface NodeWatchOptions extends Pick<ReflectorOptions<NodeLike, V1Node>, 'clock' | 'log' | 'backoff' | 'watchTimeoutSeconds' | 'random' | 'onState'> {
   client: KubeNodeClient;
   keys: AnnotationKeys;
-  clock: Clock;
-  log: Logger;
-  backoff?: Backoff;
-  /** Server-side watch timeout; randomised in [t, 2t) so agents do not reconnect in step. */
-  watchTimeoutSeconds?: number;
-  random?: () => number;
-  /** Lifecycle: 'alive' after a list or a watch connects, 'lost' (with the error) on failure. */
-  onState?: (s: WatcherState, detail?: string) => void;
 }
 
 /** A FIFO of events with one async consumer. */
@@ -112,8 +104,10 @@ export interface ReflectorOptions<L, W> {
   clock: Clock;
   log: Logger;
   backoff?: Backoff;
+  /** Server-side watch timeout; randomised in [t, 2t) so agents do not reconnect in step. */
   watchTimeoutSeconds?: number;
   random?: () => number;
+  /** Lifecycle: 'alive' after a list or a watch connects, 'lost' (with the error) on failure. */
   onState?: (s: WatcherState, detail?: string) => void;
 }
 
